@@ -1,0 +1,128 @@
+#include "backends/cpu/backend.h"
+
+#include <array>
+
+#include <fmt/format.h>
+
+#include "backends/cpu/kernels/kernels.h"
+
+namespace kpt::cpu {
+
+using graph::OpKind;
+
+bool supports(const graph::Node& node) {
+  switch (node.op) {
+    case OpKind::kInput:
+    case OpKind::kWeight:
+      return false;  // not nodes
+    default:
+      return true;
+  }
+}
+
+Executable::Executable(const graph::Graph& graph) : graph_(graph) {
+  last_use_.assign(graph.values().size(), -1);
+  for (size_t i = 0; i < graph.nodes().size(); ++i) {
+    const auto& n = graph.nodes()[i];
+    if (!supports(n)) {
+      throw Error(ErrorCode::kUnsupported, fmt::format("CPU backend: op {} ({}) is not supported", graph::op_name(n.op), n.name));
+    }
+    for (int v : n.inputs) last_use_[static_cast<size_t>(v)] = static_cast<int>(i);
+  }
+  for (int v : graph.outputs()) last_use_[static_cast<size_t>(v)] = static_cast<int>(graph.nodes().size());
+}
+
+std::vector<Tensor> Executable::run(const std::map<std::string, Tensor>& inputs, const AttentionContext& ctx) const {
+  std::array<int64_t, graph::kNumSyms> sym{};
+  sym.fill(-1);
+  std::vector<Tensor> vals(graph_.values().size());
+  auto concrete = [&](const graph::SymShape& s) {
+    Shape out;
+    for (const auto& d : s) {
+      int64_t v = d.sym == graph::Sym::kNone ? d.value : sym[static_cast<size_t>(d.sym)];
+      KPT_CHECK(v >= 0, "unbound symbolic dimension");
+      out.push_back(v);
+    }
+    return out;
+  };
+  for (int id : graph_.inputs()) {
+    const auto& val = graph_.value(id);
+    auto it = inputs.find(val.name);
+    KPT_CHECK(it != inputs.end(), "missing graph input " + val.name);
+    const Tensor& t = it->second;
+    KPT_CHECK(t.dtype() == val.dtype && t.rank() == static_cast<int>(val.shape.size()),
+              fmt::format("input {} has dtype {} rank {}", val.name, dtype_name(t.dtype()), t.rank()));
+    for (size_t i = 0; i < val.shape.size(); ++i) {
+      const auto& d = val.shape[i];
+      if (d.sym == graph::Sym::kNone) {
+        KPT_CHECK(d.value == t.shape()[i], "input " + val.name + " has a wrong static dimension");
+      } else {
+        int64_t& bound = sym[static_cast<size_t>(d.sym)];
+        KPT_CHECK(bound < 0 || bound == t.shape()[i],
+                  fmt::format("input {} disagrees on a symbolic dimension ({} vs {})", val.name, bound, t.shape()[i]));
+        bound = t.shape()[i];
+      }
+    }
+    vals[static_cast<size_t>(id)] = t;
+  }
+  for (size_t id = 0; id < graph_.values().size(); ++id) {
+    if (graph_.values()[id].constant.defined()) vals[id] = graph_.values()[id].constant;
+  }
+
+  const auto& nodes = graph_.nodes();
+  for (size_t ni = 0; ni < nodes.size(); ++ni) {
+    const auto& n = nodes[ni];
+    const auto& outv = graph_.value(n.output);
+    Tensor out = Tensor::empty(outv.dtype, concrete(outv.shape));
+    auto in = [&](size_t i) -> const Tensor& { return vals[static_cast<size_t>(n.inputs[i])]; };
+    auto f = [&](size_t i) { return in(i).data<float>(); };
+    float* o = out.data<float>();
+    const int64_t numel = out.numel();
+    const int64_t last = out.rank() > 0 ? out.dim(-1) : 1;
+    switch (n.op) {
+      case OpKind::kEmbedding:
+        embedding(f(0), in(0).dim(1), in(1).data<int64_t>(), in(1).numel(), o);
+        break;
+      case OpKind::kAdd: add(f(0), f(1), numel, o); break;
+      case OpKind::kMul: mul(f(0), f(1), numel, o); break;
+      case OpKind::kGeluErf: gelu_erf(f(0), numel, o); break;
+      case OpKind::kGeluTanh: gelu_tanh(f(0), numel, o); break;
+      case OpKind::kSilu: silu(f(0), numel, o); break;
+      case OpKind::kRelu: relu(f(0), numel, o); break;
+      case OpKind::kLayerNorm:
+        layer_norm(f(0), f(1), f(2), numel / last, last, n.attr_double("eps"), o);
+        break;
+      case OpKind::kRmsNorm: rms_norm(f(0), f(1), numel / last, last, n.attr_double("eps"), o); break;
+      case OpKind::kLinear:
+        linear(f(0), f(1), n.inputs.size() > 2 ? f(2) : nullptr, in(0).numel() / in(0).dim(-1), in(0).dim(-1),
+               in(1).dim(0), o);
+        break;
+      case OpKind::kRope: {
+        const auto& inv = n.attr_doubles("inv_freq");
+        rope(f(0), in(1).data<int64_t>(), in(1).numel(), n.attr_int("n_heads"), n.attr_int("head_dim"), inv.data(), o);
+        break;
+      }
+      case OpKind::kAttention:
+        paged_attention(f(0), f(1), f(2), ctx, n.attr_int("layer"), in(0).dim(0), in(0).dim(1), n.attr_int("n_heads"),
+                        n.attr_int("causal") != 0, n.attr_double("scale"), n.attr_int("window"), o);
+        break;
+      case OpKind::kGatherRows:
+        gather_rows(f(0), in(1).data<int64_t>(), in(0).dim(0), in(0).dim(1), in(1).dim(1), in(0).dim(2), o);
+        break;
+      case OpKind::kInput:
+      case OpKind::kWeight:
+        KPT_CHECK(false, "input/weight as a node");
+    }
+    vals[static_cast<size_t>(n.output)] = std::move(out);
+    for (int v : n.inputs) {
+      if (last_use_[static_cast<size_t>(v)] == static_cast<int>(ni) && !graph_.value(v).constant.defined()) {
+        vals[static_cast<size_t>(v)] = Tensor();
+      }
+    }
+  }
+  std::vector<Tensor> outs;
+  for (int v : graph_.outputs()) outs.push_back(vals[static_cast<size_t>(v)]);
+  return outs;
+}
+
+}  // namespace kpt::cpu

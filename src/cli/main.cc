@@ -1,0 +1,56 @@
+// kernelpytorch: the command line. Errors print "error: ..." and exit 1; usage errors exit 2.
+#include <cstdio>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "kpt/status.h"
+
+namespace kpt::cli {
+
+void add_model_options(CLI::App& cmd, ModelOptions& opts) {
+  cmd.add_option("model_dir", opts.model_dir, "Hugging Face model directory (config.json + *.safetensors)")
+      ->required();
+  cmd.add_option("--level", opts.level,
+                 "optimization level: reference | conservative | balanced | aggressive | production")
+      ->capture_default_str();
+  cmd.add_option("--device", opts.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  cmd.add_option("--threads", opts.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)")->capture_default_str();
+  cmd.add_flag("-v,--verbose", opts.verbose, "progress and load report on stderr");
+}
+
+}  // namespace kpt::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "KernelPyTorch: run Hugging Face transformer models (BERT, GPT-2, LLaMA/Mistral/Qwen2) fast.\n"
+      "Every command takes a model directory with config.json and safetensors weights."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "kernelpytorch 0.1.0");
+  std::map<CLI::App*, kpt::cli::Run> runs;
+  auto reg = [&](kpt::cli::Run (*add)(CLI::App&)) {
+    size_t before = app.get_subcommands({}).size();
+    auto run = add(app);
+    runs[app.get_subcommands({})[before]] = run;
+  };
+  reg(&kpt::cli::add_forward);
+  reg(&kpt::cli::add_generate);
+  reg(&kpt::cli::add_tokenize);
+  reg(&kpt::cli::add_inspect);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto* sub : app.get_subcommands()) return runs.at(sub)();
+  } catch (const kpt::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,157 @@
+// kpt::Engine: the public face of loading and running a model.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/logging.h"
+#include "core/threading.h"
+#include "kpt/engine.h"
+#include "kpt/tokenizer.h"
+#include "runtime/generator.h"
+#include "runtime/session.h"
+
+namespace kpt {
+
+namespace fs = std::filesystem;
+
+Level parse_level(std::string_view name) {
+  if (name == "reference") return Level::kReference;
+  if (name == "conservative") return Level::kConservative;
+  if (name == "balanced") return Level::kBalanced;
+  if (name == "aggressive") return Level::kAggressive;
+  if (name == "production") return Level::kProduction;
+  throw Error(ErrorCode::kInvalidArgument,
+              fmt::format("unknown optimization level '{}'; choose reference, conservative, balanced, aggressive "
+                          "or production",
+                          name));
+}
+
+const char* level_name(Level level) {
+  switch (level) {
+    case Level::kReference: return "reference";
+    case Level::kConservative: return "conservative";
+    case Level::kBalanced: return "balanced";
+    case Level::kAggressive: return "aggressive";
+    case Level::kProduction: return "production";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string resolve_device(const std::string& requested) {
+  if (requested == "auto" || requested == "cpu") return "cpu";
+  if (requested == "cuda" || requested.rfind("cuda:", 0) == 0) {
+    throw Error(ErrorCode::kUnsupported,
+                fmt::format("device '{}' is not available: this build has no CUDA backend yet; use --device cpu "
+                            "(or auto)",
+                            requested));
+  }
+  throw Error(ErrorCode::kInvalidArgument,
+              fmt::format("unknown device '{}'; choose auto, cpu, cuda or cuda:N", requested));
+}
+
+// generation_config.json overrides config.json's special ids, as transformers' generate does.
+void apply_generation_config(const std::string& dir, ModelInfo& info) {
+  fs::path p = fs::path(dir) / "generation_config.json";
+  if (!fs::exists(p)) return;
+  std::ifstream in(p);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorCode::kInvalidFile, fmt::format("{}: not valid JSON ({})", p.string(), e.what()));
+  }
+  if (!j.is_object()) throw Error(ErrorCode::kInvalidFile, fmt::format("{}: must be a JSON object", p.string()));
+  if (j.contains("eos_token_id") && !j["eos_token_id"].is_null()) {
+    const auto& e = j["eos_token_id"];
+    std::vector<int64_t> ids;
+    if (e.is_number_integer()) {
+      ids.push_back(e.get<int64_t>());
+    } else if (e.is_array()) {
+      for (const auto& x : e) {
+        if (!x.is_number_integer()) throw Error(ErrorCode::kInvalidFile, fmt::format("{}: eos_token_id must hold integers", p.string()));
+        ids.push_back(x.get<int64_t>());
+      }
+    } else {
+      throw Error(ErrorCode::kInvalidFile, fmt::format("{}: eos_token_id must be an integer or a list", p.string()));
+    }
+    info.eos_token_ids = ids;
+  }
+  if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) info.pad_token_id = j["pad_token_id"].get<int64_t>();
+  if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) info.bos_token_id = j["bos_token_id"].get<int64_t>();
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  std::string model_dir;
+  std::string device;
+  EngineOptions options;
+  std::unique_ptr<runtime::Session> session;
+  std::unique_ptr<Tokenizer> tokenizer;
+  double load_ms = 0;
+};
+
+Engine::Engine() : impl_(std::make_unique<Impl>()) {}
+Engine::~Engine() = default;
+
+std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const EngineOptions& options) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (options.verbose) set_log_level(LogLevel::kInfo);
+  std::unique_ptr<Engine> e(new Engine());
+  e->impl_->model_dir = model_dir;
+  e->impl_->options = options;
+  e->impl_->device = resolve_device(options.device);
+  if (options.level != Level::kReference) {
+    throw Error(ErrorCode::kUnsupported,
+                fmt::format("optimization level '{}' is not available in this build yet; available: reference",
+                            level_name(options.level)));
+  }
+  if (options.num_threads > 0) set_num_threads(options.num_threads);
+
+  io::HfConfig config = io::HfConfig::load(model_dir);
+  log_info("loading {} ({}) from {}", config.model_type(), fmt::join(config.architectures(), ", "), model_dir);
+  io::WeightStore store = io::WeightStore::open_dir(model_dir);
+  models::BuiltModel model = models::build_model(config, store);
+  apply_generation_config(model_dir, model.info);
+  e->impl_->session = std::make_unique<runtime::Session>(std::move(model));
+
+  fs::path tok = fs::path(model_dir) / "tokenizer.json";
+  if (fs::exists(tok)) e->impl_->tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_file(tok.string()));
+  e->impl_->load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  log_info("loaded in {:.0f} ms: {} nodes, {:.1f} MB of weights, level {}, device {}", e->impl_->load_ms,
+           e->impl_->session->graph().nodes().size(), e->impl_->session->graph().weight_bytes() / 1e6,
+           level_name(options.level), e->impl_->device);
+  return e;
+}
+
+const ModelInfo& Engine::info() const { return impl_->session->info(); }
+const std::string& Engine::device() const { return impl_->device; }
+const Tokenizer* Engine::tokenizer() const { return impl_->tokenizer.get(); }
+std::string Engine::graph_dump() const { return impl_->session->graph().dump(); }
+
+std::string Engine::describe() const {
+  const ModelInfo& i = info();
+  std::string s;
+  s += fmt::format("model        {} ({}, family {})\n", impl_->model_dir, i.architecture, i.family);
+  s += fmt::format("parameters   {:.2f} M ({} in the checkpoint)\n", i.n_parameters / 1e6, i.weights_dtype);
+  s += fmt::format("shape        {} layers, hidden {}, {} heads ({} KV), head_dim {}, vocab {}\n", i.n_layers,
+                   i.hidden_size, i.n_heads, i.n_kv_heads, i.head_dim, i.vocab_size);
+  s += fmt::format("output       {}\n", i.causal_lm ? "logits [batch, seq, vocab]" : "last_hidden_state [batch, seq, hidden]");
+  s += fmt::format("level        {} on {} ({} threads)\n", level_name(impl_->options.level), impl_->device, num_threads());
+  s += fmt::format("tokenizer    {}\n", impl_->tokenizer ? "tokenizer.json" : "none (ids only)");
+  s += fmt::format("graph        {} nodes\n", impl_->session->graph().nodes().size());
+  return s;
+}
+
+Tensor Engine::forward(const ForwardInputs& inputs) { return impl_->session->forward(inputs); }
+
+GenerateResult Engine::generate(const std::vector<std::vector<int64_t>>& prompts, const GenerateOptions& options) {
+  return runtime::generate(*impl_->session, prompts, options, info().eos_token_ids);
+}
+
+}  // namespace kpt

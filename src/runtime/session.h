@@ -1,0 +1,44 @@
+// A loaded model ready to run: graph + compiled executable + KV cache. Validates every input a
+// caller can get wrong before any kernel runs.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "backends/cpu/backend.h"
+#include "kpt/engine.h"
+#include "models/model.h"
+#include "runtime/kv_cache.h"
+
+namespace kpt::runtime {
+
+using Rows = std::vector<std::vector<int64_t>>;
+
+class Session {
+ public:
+  explicit Session(models::BuiltModel model);
+
+  const ModelInfo& info() const { return model_.info; }
+  const graph::Graph& graph() const { return model_.graph; }
+  KvCache& cache() { return cache_; }
+
+  // Checks shapes, masks and id ranges; throws kInvalidArgument / kOutOfRange naming the entry.
+  void validate(const ForwardInputs& inputs) const;
+
+  // Whole-batch forward on fresh sequences: logits [B, S, V] or hidden [B, S, H].
+  Tensor forward(const ForwardInputs& inputs);
+
+  // Appends ids (and mask) to existing KV sequences and runs them. Returns logits for the last
+  // position of every row, [B, 1, V] (causal LMs only).
+  Tensor step_last_logits(const std::vector<int64_t>& seq_ids, const Rows& ids, const Rows& mask);
+
+ private:
+  Tensor run(const std::vector<int64_t>& seq_ids, const Rows& ids, const Rows& mask, const Rows& types,
+             bool all_rows);
+
+  models::BuiltModel model_;
+  cpu::Executable exec_;
+  KvCache cache_;
+};
+
+}  // namespace kpt::runtime
