@@ -1,5 +1,6 @@
 #include "tokenizer/unicode.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <vector>
 
@@ -227,6 +228,12 @@ bool normalize(NormForm form, std::string_view text, const Align* align, Aligned
   const bool compose = form == NormForm::kNFC || form == NormForm::kNFKC;
   thread_local std::vector<utf8proc_int32_t> buffer;
   thread_local std::vector<uint32_t> char_starts;
+  thread_local std::vector<std::pair<utf8proc_int32_t, size_t>> decomposed;  // (cp, source char)
+  thread_local std::vector<bool> used;
+  const auto decompose_options =
+      static_cast<utf8proc_option_t>((options | UTF8PROC_DECOMPOSE) & ~UTF8PROC_COMPOSE);
+  const auto canonical_decompose =
+      static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE);
   if (buffer.size() < 64) buffer.resize(64);
 
   out.text.reserve(text.size() + text.size() / 4);
@@ -254,28 +261,69 @@ bool normalize(NormForm form, std::string_view text, const Align* align, Aligned
       out.align.push_back(align[begin]);
       continue;
     }
-    const auto* src = reinterpret_cast<const utf8proc_uint8_t*>(text.data() + begin);
-    const auto src_len = static_cast<utf8proc_ssize_t>(i - begin);
-    auto n = utf8proc_decompose_custom(src, src_len, buffer.data(),
-                                       static_cast<utf8proc_ssize_t>(buffer.size()), options,
-                                       nullptr, nullptr);
-    if (n > static_cast<utf8proc_ssize_t>(buffer.size())) {
-      buffer.resize(static_cast<size_t>(n));
-      n = utf8proc_decompose_custom(src, src_len, buffer.data(), n, options, nullptr, nullptr);
+    // Decompose char by char to know which input char each code point comes from, then
+    // reorder and compose; output chars take the alignment of their source char (a composed
+    // char: its starter's), which is what HF's alignments give.
+    decomposed.clear();
+    for (size_t c = 0; c < char_starts.size(); ++c) {
+      const char32_t cp = decode_utf8(text.data() + char_starts[c], &len);
+      utf8proc_int32_t parts[32];
+      int boundclass = 0;
+      auto m = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(cp), parts, 32,
+                                       decompose_options, &boundclass);
+      if (m < 0 || m > 32) {  // cannot happen for valid code points; keep the char as is
+        parts[0] = static_cast<utf8proc_int32_t>(cp);
+        m = 1;
+      }
+      for (utf8proc_ssize_t k = 0; k < m; ++k) decomposed.push_back({parts[k], c});
     }
-    if (n < 0) {  // cannot happen on valid UTF-8; keep the text rather than fail the encode
-      for (size_t k = begin; k < i; ++k) {
-        out.text.push_back(text[k]);
-        out.align.push_back(align[k]);
+    // Canonical ordering: a stable sort of each run of non-starters by combining class.
+    auto ccc = [](utf8proc_int32_t cp) { return utf8proc_get_property(cp)->combining_class; };
+    for (size_t a = 1; a < decomposed.size(); ++a) {
+      for (size_t b = a; b > 0; --b) {
+        const auto c1 = ccc(decomposed[b - 1].first), c2 = ccc(decomposed[b].first);
+        if (c2 == 0 || c1 <= c2) break;
+        std::swap(decomposed[b - 1], decomposed[b]);
+      }
+    }
+    if (!compose) {
+      for (const auto& [cp, c] : decomposed) {
+        out.push_char(static_cast<char32_t>(cp), align[char_starts[c]]);
       }
       continue;
     }
-    if (compose) n = utf8proc_normalize_utf32(buffer.data(), n, options);
-    const size_t n_in = char_starts.size();
+    buffer.resize(std::max(buffer.size(), decomposed.size()));
+    for (size_t k = 0; k < decomposed.size(); ++k) buffer[k] = decomposed[k].first;
+    const auto n = utf8proc_normalize_utf32(
+        buffer.data(), static_cast<utf8proc_ssize_t>(decomposed.size()), options);
+    // Each output char consumes the first unused decomposed code points it is made of.
+    used.assign(decomposed.size(), false);
     for (utf8proc_ssize_t k = 0; k < n; ++k) {
-      const size_t src_char = static_cast<size_t>(k) < n_in ? static_cast<size_t>(k) : n_in - 1;
-      out.push_char(static_cast<char32_t>(buffer[static_cast<size_t>(k)]),
-                    align[char_starts[src_char]]);
+      const utf8proc_int32_t cp = buffer[static_cast<size_t>(k)];
+      utf8proc_int32_t parts[32];
+      int boundclass = 0;
+      auto m = utf8proc_decompose_char(cp, parts, 32, canonical_decompose, &boundclass);
+      if (m < 1 || m > 32) {
+        parts[0] = cp;
+        m = 1;
+      }
+      size_t source = decomposed.empty() ? 0 : decomposed[0].second;
+      bool found_first = false;
+      size_t from = 0;
+      for (utf8proc_ssize_t p = 0; p < m; ++p) {
+        for (size_t d = from; d < decomposed.size(); ++d) {
+          if (!used[d] && decomposed[d].first == parts[p]) {
+            used[d] = true;
+            if (!found_first) {
+              source = decomposed[d].second;
+              found_first = true;
+            }
+            from = d + 1;
+            break;
+          }
+        }
+      }
+      out.push_char(static_cast<char32_t>(cp), align[char_starts[source]]);
     }
   }
   if (out.text == text) {
