@@ -8,21 +8,13 @@
 
 namespace kpt::runtime {
 
-KvCache::KvCache(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim, int64_t block_size, int64_t n_blocks)
-    : n_layers_(n_layers), n_kv_heads_(n_kv_heads), head_dim_(head_dim), block_size_(block_size), n_blocks_(0) {
+KvCache::KvCache(int64_t block_size, int64_t n_blocks) : block_size_(block_size), n_blocks_(0) {
   KPT_CHECK(block_size > 0 && n_blocks > 0, "KV cache needs positive block size and count");
-  k_.resize(static_cast<size_t>(n_layers));
-  v_.resize(static_cast<size_t>(n_layers));
   grow(n_blocks);
 }
 
 void KvCache::grow(int64_t min_blocks) {
   int64_t target = std::max<int64_t>(min_blocks, n_blocks_ * 2);
-  const size_t per_block = static_cast<size_t>(block_size_ * n_kv_heads_ * head_dim_);
-  for (int64_t l = 0; l < n_layers_; ++l) {
-    k_[static_cast<size_t>(l)].resize(per_block * static_cast<size_t>(target));
-    v_[static_cast<size_t>(l)].resize(per_block * static_cast<size_t>(target));
-  }
   for (int64_t b = target - 1; b >= n_blocks_; --b) free_blocks_.push_back(static_cast<int32_t>(b));
   n_blocks_ = target;
 }
@@ -74,24 +66,19 @@ void KvCache::rollback(int64_t id, int64_t n_tokens) {
   }
 }
 
-AttentionContext KvCache::context(const std::vector<int64_t>& seq_ids, int64_t n_new) {
-  AttentionContext ctx;
-  ctx.block_size = block_size_;
-  ctx.n_kv_heads = n_kv_heads_;
-  ctx.head_dim = head_dim_;
-  for (int64_t l = 0; l < n_layers_; ++l) {
-    ctx.k_pool.push_back(k_[static_cast<size_t>(l)].data());
-    ctx.v_pool.push_back(v_[static_cast<size_t>(l)].data());
-  }
+KvStep KvCache::step(const std::vector<int64_t>& seq_ids, int64_t n_new) const {
+  KvStep step;
+  step.capacity_blocks = n_blocks_;
   for (int64_t id : seq_ids) {
     const Sequence& s = seqs_.at(id);
     SequenceView view;
     view.block_table = s.blocks.data();
+    view.n_blocks = static_cast<int64_t>(s.blocks.size());
     view.past_len = static_cast<int64_t>(s.key_valid.size()) - n_new;
     view.key_valid = s.key_valid.data();
-    ctx.seqs.push_back(view);
+    step.seqs.push_back(view);
   }
-  return ctx;
+  return step;
 }
 
 int64_t KvCache::blocks_in_use() const { return n_blocks_ - static_cast<int64_t>(free_blocks_.size()); }

@@ -1,6 +1,7 @@
-// Paged KV cache: fixed-size blocks in one pool per layer, a block table per sequence.
+// Paged KV cache bookkeeping: fixed-size blocks, a block table and a padding mask per sequence.
 // Attention reads K/V through block tables, so batching, prefix reuse and serving need no
-// redesign. The pool grows (doubling) when sequences need more blocks than it has.
+// redesign. The storage itself belongs to the backend's Executable; the block count grows
+// (doubling) when sequences need more blocks than there are, and the Executable follows.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,7 @@ namespace kpt::runtime {
 
 class KvCache {
  public:
-  KvCache(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim, int64_t block_size = 16, int64_t n_blocks = 64);
+  explicit KvCache(int64_t block_size = 16, int64_t n_blocks = 64);
 
   int64_t new_sequence();
   void free_sequence(int64_t id);
@@ -26,7 +27,7 @@ class KvCache {
   void rollback(int64_t id, int64_t n_tokens);
 
   // View for one step: `seq_ids[b]` got `n_new` tokens by append() just before.
-  AttentionContext context(const std::vector<int64_t>& seq_ids, int64_t n_new);
+  KvStep step(const std::vector<int64_t>& seq_ids, int64_t n_new) const;
 
   int64_t block_size() const { return block_size_; }
   int64_t blocks_in_use() const;
@@ -41,8 +42,7 @@ class KvCache {
   void grow(int64_t min_blocks);
   int32_t take_block();
 
-  int64_t n_layers_, n_kv_heads_, head_dim_, block_size_, n_blocks_;
-  std::vector<std::vector<float>> k_, v_;  // per layer [n_blocks, block_size, n_kv_heads, head_dim]
+  int64_t block_size_, n_blocks_;
   std::vector<int32_t> free_blocks_;
   std::map<int64_t, Sequence> seqs_;
   int64_t next_id_ = 0;

@@ -4,10 +4,15 @@
 
 namespace kpt::runtime {
 
-Session::Session(models::BuiltModel model)
-    : model_(std::move(model)),
-      exec_(model_.graph),
-      cache_(model_.info.n_layers, model_.info.n_kv_heads, model_.info.head_dim) {}
+Session::Session(models::BuiltModel model, const std::string& device)
+    : model_(std::move(model)), device_(device) {
+  KvLayout kv;
+  kv.n_layers = model_.info.n_layers;
+  kv.n_kv_heads = model_.info.n_kv_heads;
+  kv.head_dim = model_.info.head_dim;
+  kv.block_size = cache_.block_size();
+  exec_ = compile_graph(model_.graph, kv, device_);
+}
 
 void Session::validate(const ForwardInputs& in) const {
   const ModelInfo& info = model_.info;
@@ -159,8 +164,7 @@ Tensor Session::run(const std::vector<int64_t>& seq_ids, const Rows& ids, const 
     inputs["logit_rows"] = Tensor::from_i64(rows, {batch, all_rows ? seq : 1});
   }
   try {
-    AttentionContext ctx = cache_.context(seq_ids, seq);
-    return exec_.run(inputs, ctx).at(0);
+    return exec_->run(inputs, cache_.step(seq_ids, seq)).at(0);
   } catch (...) {
     for (int64_t id : seq_ids) cache_.rollback(id, seq);
     throw;

@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "backends/cpu/backend.h"
+#include "backends/executable.h"
 #include "kpt/engine.h"
 #include "models/model.h"
 #include "runtime/kv_cache.h"
@@ -16,10 +16,11 @@ using Rows = std::vector<std::vector<int64_t>>;
 
 class Session {
  public:
-  explicit Session(models::BuiltModel model);
+  Session(models::BuiltModel model, const std::string& device);
 
   const ModelInfo& info() const { return model_.info; }
   const graph::Graph& graph() const { return model_.graph; }
+  const std::string& device() const { return device_; }
   KvCache& cache() { return cache_; }
 
   // Checks shapes, masks and id ranges; throws kInvalidArgument / kOutOfRange naming the entry.
@@ -37,7 +38,8 @@ class Session {
              bool all_rows);
 
   models::BuiltModel model_;
-  cpu::Executable exec_;
+  std::string device_;
+  std::unique_ptr<Executable> exec_;
   KvCache cache_;
 };
 

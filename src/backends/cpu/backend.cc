@@ -20,7 +20,27 @@ bool supports(const graph::Node& node) {
   }
 }
 
-Executable::Executable(const graph::Graph& graph) : graph_(graph) {
+namespace {
+
+class CpuExecutable final : public Executable {
+ public:
+  CpuExecutable(const graph::Graph& graph, const KvLayout& kv);
+  std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) override;
+  std::string device() const override { return "cpu"; }
+
+ private:
+  void reserve(int64_t n_blocks);
+
+  const graph::Graph& graph_;
+  KvLayout kv_;
+  std::vector<int> last_use_;  // per value: index of the last node reading it, -1 if none
+  std::vector<std::vector<float>> k_, v_;  // per layer [n_blocks, block_size, n_kv_heads, head_dim]
+  int64_t n_blocks_ = 0;
+};
+
+CpuExecutable::CpuExecutable(const graph::Graph& graph, const KvLayout& kv) : graph_(graph), kv_(kv) {
+  k_.resize(static_cast<size_t>(kv.n_layers));
+  v_.resize(static_cast<size_t>(kv.n_layers));
   last_use_.assign(graph.values().size(), -1);
   for (size_t i = 0; i < graph.nodes().size(); ++i) {
     const auto& n = graph.nodes()[i];
@@ -32,7 +52,27 @@ Executable::Executable(const graph::Graph& graph) : graph_(graph) {
   for (int v : graph.outputs()) last_use_[static_cast<size_t>(v)] = static_cast<int>(graph.nodes().size());
 }
 
-std::vector<Tensor> Executable::run(const std::map<std::string, Tensor>& inputs, const AttentionContext& ctx) const {
+void CpuExecutable::reserve(int64_t n_blocks) {
+  if (n_blocks <= n_blocks_) return;
+  const size_t per_block = static_cast<size_t>(kv_.block_size * kv_.n_kv_heads * kv_.head_dim);
+  for (size_t l = 0; l < k_.size(); ++l) {
+    k_[l].resize(per_block * static_cast<size_t>(n_blocks));
+    v_[l].resize(per_block * static_cast<size_t>(n_blocks));
+  }
+  n_blocks_ = n_blocks;
+}
+
+std::vector<Tensor> CpuExecutable::run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) {
+  reserve(kv.capacity_blocks);
+  AttentionContext ctx;
+  ctx.block_size = kv_.block_size;
+  ctx.n_kv_heads = kv_.n_kv_heads;
+  ctx.head_dim = kv_.head_dim;
+  for (size_t l = 0; l < k_.size(); ++l) {
+    ctx.k_pool.push_back(k_[l].data());
+    ctx.v_pool.push_back(v_[l].data());
+  }
+  ctx.seqs = kv.seqs;
   std::array<int64_t, graph::kNumSyms> sym{};
   sym.fill(-1);
   std::vector<Tensor> vals(graph_.values().size());
@@ -123,6 +163,12 @@ std::vector<Tensor> Executable::run(const std::map<std::string, Tensor>& inputs,
   std::vector<Tensor> outs;
   for (int v : graph_.outputs()) outs.push_back(vals[static_cast<size_t>(v)]);
   return outs;
+}
+
+}  // namespace
+
+std::unique_ptr<Executable> compile(const graph::Graph& graph, const KvLayout& kv) {
+  return std::make_unique<CpuExecutable>(graph, kv);
 }
 
 }  // namespace kpt::cpu

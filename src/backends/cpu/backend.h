@@ -1,29 +1,22 @@
-// The CPU backend: compiles a graph into an Executable that runs it node by node.
-// At the reference level every node is one kernel call in fp32.
+// The CPU backend: runs a graph node by node. At the reference level every node is one fp32
+// kernel call; K/V live in host memory owned by the Executable.
 #pragma once
 
-#include <map>
-#include <string>
-#include <vector>
-
-#include "backends/attention_context.h"
-#include "graph/ir.h"
-#include "kpt/tensor.h"
+#include "backends/executable.h"
 
 namespace kpt::cpu {
 
-class Executable {
- public:
-  explicit Executable(const graph::Graph& graph);  // the graph must outlive the Executable
-
-  // Inputs by graph input name. Symbolic dims are bound from the input shapes.
-  std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs, const AttentionContext& ctx) const;
-
- private:
-  const graph::Graph& graph_;
-  std::vector<int> last_use_;  // per value: index of the last node reading it, -1 if none
-};
-
+std::unique_ptr<Executable> compile(const graph::Graph& graph, const KvLayout& kv);
 bool supports(const graph::Node& node);
+
+// Internal view handed to the attention kernel: the storage plus the step's sequences.
+struct AttentionContext {
+  int64_t block_size = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  std::vector<float*> k_pool;  // per layer
+  std::vector<float*> v_pool;
+  std::vector<SequenceView> seqs;
+};
 
 }  // namespace kpt::cpu

@@ -13,7 +13,7 @@ namespace {
 std::unique_ptr<runtime::Session> open_session(const std::filesystem::path& dir) {
   auto cfg = io::HfConfig::load(dir.string());
   auto store = std::make_shared<io::WeightStore>(io::WeightStore::open_dir(dir.string()));
-  return std::make_unique<runtime::Session>(models::build_model(cfg, *store));
+  return std::make_unique<runtime::Session>(models::build_model(cfg, *store), "cpu");
 }
 }  // namespace
 
@@ -102,7 +102,7 @@ TEST_P(Invariants, GreedyBatchedEqualsSingle) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Invariants, ::testing::ValuesIn(fixture_cases()),
-                         [](const auto& info) { return info.param; });
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Invariants);
 
 }  // namespace kpt::test

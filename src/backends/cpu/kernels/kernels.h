@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "backends/attention_context.h"
+#include "backends/cpu/backend.h"
 
 namespace kpt::cpu {
 

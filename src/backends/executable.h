@@ -1,0 +1,28 @@
+// The interface every backend implements: a graph compiled for one device.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/attention_context.h"
+#include "graph/ir.h"
+#include "kpt/tensor.h"
+
+namespace kpt {
+
+class Executable {
+ public:
+  virtual ~Executable() = default;
+  // Inputs are host tensors by graph input name; outputs come back as host f32 tensors.
+  // Symbolic dims are bound from the input shapes.
+  virtual std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) = 0;
+  virtual std::string device() const = 0;
+};
+
+// Picks the backend for `device` ("cpu", "cuda:0", ...). Throws kUnsupported when this build or
+// machine cannot serve it. The graph must outlive the Executable.
+std::unique_ptr<Executable> compile_graph(const graph::Graph& graph, const KvLayout& kv, const std::string& device);
+
+}  // namespace kpt
