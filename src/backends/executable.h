@@ -8,6 +8,7 @@
 
 #include "backends/attention_context.h"
 #include "graph/ir.h"
+#include "kpt/engine.h"
 #include "kpt/tensor.h"
 
 namespace kpt {
@@ -21,8 +22,13 @@ class Executable {
   virtual std::string device() const = 0;
 };
 
-// Picks the backend for `device` ("cpu", "cuda:0", ...). Throws kUnsupported when this build or
-// machine cannot serve it. The graph must outlive the Executable.
-std::unique_ptr<Executable> compile_graph(const graph::Graph& graph, const KvLayout& kv, const std::string& device);
+struct CompileOptions {
+  std::string device = "cpu";  // "cpu", "cuda:0", ...
+  Level level = Level::kReference;
+};
+
+// Picks the backend for options.device. Throws kUnsupported when this build or machine cannot
+// serve it. The graph must outlive the Executable.
+std::unique_ptr<Executable> compile_graph(const graph::Graph& graph, const KvLayout& kv, const CompileOptions& options);
 
 }  // namespace kpt

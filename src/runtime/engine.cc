@@ -118,7 +118,10 @@ std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const EngineO
   io::WeightStore store = io::WeightStore::open_dir(model_dir);
   models::BuiltModel model = models::build_model(config, store);
   apply_generation_config(model_dir, model.info);
-  e->impl_->session = std::make_unique<runtime::Session>(std::move(model), e->impl_->device);
+  CompileOptions co;
+  co.device = e->impl_->device;
+  co.level = options.level;
+  e->impl_->session = std::make_unique<runtime::Session>(std::move(model), co);
 
   fs::path tok = fs::path(model_dir) / "tokenizer.json";
   if (fs::exists(tok)) e->impl_->tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_file(tok.string()));

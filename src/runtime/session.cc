@@ -4,14 +4,14 @@
 
 namespace kpt::runtime {
 
-Session::Session(models::BuiltModel model, const std::string& device)
-    : model_(std::move(model)), device_(device) {
+Session::Session(models::BuiltModel model, const CompileOptions& options)
+    : model_(std::move(model)), device_(options.device) {
   KvLayout kv;
   kv.n_layers = model_.info.n_layers;
   kv.n_kv_heads = model_.info.n_kv_heads;
   kv.head_dim = model_.info.head_dim;
   kv.block_size = cache_.block_size();
-  exec_ = compile_graph(model_.graph, kv, device_);
+  exec_ = compile_graph(model_.graph, kv, options);
 }
 
 void Session::validate(const ForwardInputs& in) const {

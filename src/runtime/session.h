@@ -16,7 +16,7 @@ using Rows = std::vector<std::vector<int64_t>>;
 
 class Session {
  public:
-  Session(models::BuiltModel model, const std::string& device);
+  Session(models::BuiltModel model, const CompileOptions& options);
 
   const ModelInfo& info() const { return model_.info; }
   const graph::Graph& graph() const { return model_.graph; }

@@ -13,7 +13,7 @@ namespace {
 std::unique_ptr<runtime::Session> open_session(const std::filesystem::path& dir) {
   auto cfg = io::HfConfig::load(dir.string());
   auto store = std::make_shared<io::WeightStore>(io::WeightStore::open_dir(dir.string()));
-  return std::make_unique<runtime::Session>(models::build_model(cfg, *store), "cpu");
+  return std::make_unique<runtime::Session>(models::build_model(cfg, *store), CompileOptions{});
 }
 }  // namespace
 
