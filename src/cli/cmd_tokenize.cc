@@ -13,7 +13,7 @@ Run add_tokenize(CLI::App& app) {
   auto* cmd = app.add_subcommand("tokenize", "Encode text with a model's tokenizer.json (or decode ids)");
   struct Args {
     std::string path, text, decode_ids;
-    bool no_special = false, tokens = false;
+    bool no_special = false, tokens = false, keep_padding = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("tokenizer", a->path, "model directory or tokenizer.json")->required();
@@ -22,10 +22,17 @@ Run add_tokenize(CLI::App& app) {
   text->excludes(dec);
   cmd->add_flag("--no-special-tokens", a->no_special, "do not add special tokens / skip them when decoding");
   cmd->add_flag("--tokens", a->tokens, "also print the token strings");
+  cmd->add_flag("--file-padding", a->keep_padding,
+                "apply the padding/truncation saved in tokenizer.json (as the tokenizers library does)");
   return [=] {
     std::string path = a->path;
     if (std::filesystem::is_directory(path)) path = (std::filesystem::path(path) / "tokenizer.json").string();
     Tokenizer tok = Tokenizer::from_file(path);
+    if (!a->keep_padding) {
+      // transformers' convention: tokenizer.json's saved padding/truncation apply only on request.
+      tok.set_padding(std::nullopt);
+      tok.set_truncation(std::nullopt);
+    }
     nlohmann::json j;
     if (!a->decode_ids.empty()) {
       std::vector<int64_t> ids;

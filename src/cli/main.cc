@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help/--version exit 0; every usage error exits 2 (CLI11's own codes vary by kind).
+    return app.exit(e) == 0 ? 0 : 2;
   }
   try {
     for (auto* sub : app.get_subcommands()) return runs.at(sub)();

@@ -66,7 +66,9 @@ SafetensorsHeader parse_safetensors_header(std::string_view header_json, size_t 
   if (!root.is_object()) bad_file(source, "header must be a JSON object");
 
   SafetensorsHeader header;
-  for (auto& [name, entry] : root.items()) {
+  for (auto item = root.begin(); item != root.end(); ++item) {
+    const std::string name = item.key();
+    const json& entry = item.value();
     if (name == "__metadata__") {
       if (!entry.is_object()) bad_file(source, "__metadata__ must be an object of strings");
       for (auto& [k, v] : entry.items()) {

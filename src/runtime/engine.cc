@@ -124,7 +124,13 @@ std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const EngineO
   e->impl_->session = std::make_unique<runtime::Session>(std::move(model), co);
 
   fs::path tok = fs::path(model_dir) / "tokenizer.json";
-  if (fs::exists(tok)) e->impl_->tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_file(tok.string()));
+  if (fs::exists(tok)) {
+    e->impl_->tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_file(tok.string()));
+    // Like transformers' tokenizers: padding and truncation saved in tokenizer.json apply only
+    // when asked for. A prompt padded to 128 [PAD] tokens would otherwise be run as real text.
+    e->impl_->tokenizer->set_padding(std::nullopt);
+    e->impl_->tokenizer->set_truncation(std::nullopt);
+  }
   e->impl_->load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   log_info("loaded in {:.0f} ms: {} nodes, {:.1f} MB of weights, level {}, device {}", e->impl_->load_ms,
            e->impl_->session->graph().nodes().size(), e->impl_->session->graph().weight_bytes() / 1e6,
