@@ -8,6 +8,8 @@ jobs=${KPT_JOBS:-$(nproc)}
 werror=OFF
 if [ "${CI:-}" = "true" ]; then werror=ON; fi
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+# Relative paths in compile commands let clones in other folders share the cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKPT_WERROR=$werror "$@" >/dev/null
 ninja -C "$BUILD_DIR" -j "$jobs"
 echo "build: $BUILD_DIR/src/cli/kernelpytorch"

@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -12,14 +13,17 @@ namespace kpt::cli {
 Run add_tokenize(CLI::App& app) {
   auto* cmd = app.add_subcommand("tokenize", "Encode text with a model's tokenizer.json (or decode ids)");
   struct Args {
-    std::string path, text, decode_ids;
+    std::string path, text, decode_ids, batch;
     bool no_special = false, tokens = false, keep_padding = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("tokenizer", a->path, "model directory or tokenizer.json")->required();
   auto* text = cmd->add_option("--text,-t", a->text, "text to encode");
   auto* dec = cmd->add_option("--decode", a->decode_ids, "comma-separated ids to decode");
+  auto* batch = cmd->add_option("--batch", a->batch, "JSON file with a list of texts; prints {\"ids\": [[...], ...]}");
   text->excludes(dec);
+  batch->excludes(text);
+  batch->excludes(dec);
   cmd->add_flag("--no-special-tokens", a->no_special, "do not add special tokens / skip them when decoding");
   cmd->add_flag("--tokens", a->tokens, "also print the token strings");
   cmd->add_flag("--file-padding", a->keep_padding,
@@ -34,7 +38,25 @@ Run add_tokenize(CLI::App& app) {
       tok.set_truncation(std::nullopt);
     }
     nlohmann::json j;
-    if (!a->decode_ids.empty()) {
+    if (!a->batch.empty()) {
+      std::ifstream f(a->batch);
+      if (!f) throw kpt::Error(kpt::ErrorCode::kNotFound, "cannot read " + a->batch);
+      nlohmann::json texts;
+      try {
+        texts = nlohmann::json::parse(f);
+      } catch (const nlohmann::json::exception& e) {
+        throw kpt::Error(kpt::ErrorCode::kInvalidArgument, a->batch + ": not valid JSON (" + e.what() + ")");
+      }
+      if (!texts.is_array()) throw kpt::Error(kpt::ErrorCode::kInvalidArgument, a->batch + ": must be a JSON list of strings");
+      nlohmann::json all = nlohmann::json::array();
+      for (size_t i = 0; i < texts.size(); ++i) {
+        if (!texts[i].is_string()) {
+          throw kpt::Error(kpt::ErrorCode::kInvalidArgument, a->batch + ": entry " + std::to_string(i) + " is not a string");
+        }
+        all.push_back(tok.encode(texts[i].get<std::string>(), !a->no_special).ids);
+      }
+      j["ids"] = all;
+    } else if (!a->decode_ids.empty()) {
       std::vector<int64_t> ids;
       size_t pos = 0;
       while (pos < a->decode_ids.size()) {

@@ -170,3 +170,16 @@ def test_minilm_real_weights_match_transformers(tmp_path):
     # Our tokenizer gives the same ids as transformers' tokenizer.
     ids = json.loads(run("tokenize", MINILM, "--text", "KernelPyTorch runs transformers fast.").stdout)["ids"]
     assert ids == tok("KernelPyTorch runs transformers fast.").input_ids
+
+
+@pytest.mark.skipif(not (SMOL / "tokenizer.json").exists(), reason="run scripts/models/prepare_models.py")
+def test_smollm2_tokenizer_matches_huggingface_on_corpus(tmp_path):
+    tokenizers = pytest.importorskip("tokenizers")
+    ref = tokenizers.Tokenizer.from_file(str(SMOL / "tokenizer.json"))
+    texts = json.loads((ROOT / "tests" / "fixtures" / "tokenizer" / "corpus.json").read_text())["texts"]
+    batch = tmp_path / "texts.json"
+    batch.write_text(json.dumps(texts))
+    ours = json.loads(run("tokenize", SMOL, "--batch", batch).stdout)["ids"]
+    assert len(ours) == len(texts)
+    for text, ids in zip(texts, ours):
+        assert ids == ref.encode(text).ids, repr(text)
