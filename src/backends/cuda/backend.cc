@@ -1,0 +1,417 @@
+// CudaExecutable: runs a graph node by node on one stream of one GPU.
+//
+// Memory: weights are uploaded once here (fp32, or bf16 for GEMM weights at balanced and
+// above); K/V pools are per-layer device buffers that grow (reallocate + copy) only when the
+// runtime's cache outgrows them; activations and per-step metadata come from a caching
+// allocator, so after the first step of a shape no cudaMalloc happens. The only host sync per
+// run is the copy of the outputs back to the host.
+#include "backends/cuda/backend.h"
+
+#include <array>
+
+#include <fmt/format.h>
+
+#include "backends/cuda/check.h"
+#include "backends/cuda/device_memory.h"
+#include "backends/cuda/gemm_cublaslt.h"
+#include "backends/cuda/kernels/kernels.h"
+
+namespace kpt::cuda {
+
+using graph::OpKind;
+
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError();  // clear the sticky "no driver" error
+    return 0;
+  }
+  return n;
+}
+
+std::string unavailable_reason() {
+  int n = 0;
+  const cudaError_t err = cudaGetDeviceCount(&n);
+  (void)cudaGetLastError();
+  if (err != cudaSuccess) return cudaGetErrorString(err);
+  if (n == 0) return "no CUDA device is present";
+  return "";
+}
+
+std::string device_description(int ordinal) {
+  cudaDeviceProp prop{};
+  KPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, ordinal));
+  return fmt::format("{} (sm_{}{}, {} SMs, {:.1f} GiB)", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+                     static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
+}
+
+bool supports(const graph::Node& node) {
+  switch (node.op) {
+    case OpKind::kEmbedding:
+    case OpKind::kAdd:
+    case OpKind::kMul:
+    case OpKind::kLayerNorm:
+    case OpKind::kRmsNorm:
+    case OpKind::kLinear:
+    case OpKind::kGeluErf:
+    case OpKind::kGeluTanh:
+    case OpKind::kSilu:
+    case OpKind::kRelu:
+    case OpKind::kRope:
+    case OpKind::kGatherRows:
+      return true;
+    case OpKind::kAttention:
+      return node.attr_int("head_dim") <= kMaxHeadDim;
+    default:
+      return false;  // inputs, weights and fused kinds this backend does not run yet
+  }
+}
+
+namespace {
+
+class CudaExecutable final : public Executable {
+ public:
+  CudaExecutable(const graph::Graph& graph, const KvLayout& kv, int ordinal, Level level);
+  ~CudaExecutable() override;
+  CudaExecutable(const CudaExecutable&) = delete;
+  CudaExecutable& operator=(const CudaExecutable&) = delete;
+
+  std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) override;
+  std::string device() const override { return fmt::format("cuda:{}", ordinal_); }
+  int64_t n_device_allocations() const { return alloc_.n_device_allocations(); }
+
+ private:
+  struct DevValue {
+    ScratchBuffer owned;
+    const void* data = nullptr;
+    Shape shape;
+  };
+  struct AttentionMeta {
+    ScratchBuffer block_tables, past_len, key_valid;
+    int64_t max_blocks = 0, key_valid_stride = 0;
+  };
+
+  void upload_weights();
+  void reserve_kv(int64_t n_blocks);
+  AttentionMeta upload_attention_meta(const KvStep& kv, int64_t seq);
+  void run_node(size_t index, std::vector<DevValue>& vals, const AttentionMeta& meta, float* out);
+
+  const graph::Graph& graph_;
+  KvLayout kv_;
+  int ordinal_;
+  bool bf16_;
+  cudaStream_t stream_ = nullptr;
+  CachingAllocator alloc_;
+  std::unique_ptr<CublasLtGemm> gemm_;
+  std::map<int, DeviceBuffer> w_f32_;   // value id -> fp32 weight
+  std::map<int, DeviceBuffer> w_bf16_;  // value id -> bf16 GEMM weight
+  std::map<size_t, DeviceBuffer> inv_freq_;  // rope node index -> fp32 [head_dim / 2]
+  std::vector<int> last_use_;  // per value: index of the last node reading it
+  std::vector<DeviceBuffer> k_, v_;  // per layer [n_blocks, block_size, n_kv_heads, head_dim]
+  int64_t n_blocks_ = 0;
+  bool has_attention_ = false;
+};
+
+CudaExecutable::CudaExecutable(const graph::Graph& graph, const KvLayout& kv, int ordinal, Level level)
+    : graph_(graph), kv_(kv), ordinal_(ordinal), bf16_(level != Level::kReference && level != Level::kConservative) {
+  const int n_dev = device_count();
+  if (ordinal < 0 || ordinal >= n_dev) {
+    throw Error(ErrorCode::kUnsupported,
+                n_dev == 0 ? fmt::format("device 'cuda:{}' is not available: {}; use --device cpu", ordinal,
+                                         unavailable_reason())
+                           : fmt::format("device 'cuda:{}' does not exist: this machine has {} GPU(s) (cuda:0..cuda:{})",
+                                         ordinal, n_dev, n_dev - 1));
+  }
+  KPT_CUDA_CHECK(cudaSetDevice(ordinal_));
+  KPT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  gemm_ = std::make_unique<CublasLtGemm>();
+  last_use_.assign(graph.values().size(), -1);
+  for (size_t i = 0; i < graph.nodes().size(); ++i) {
+    const auto& n = graph.nodes()[i];
+    if (!supports(n)) {
+      throw Error(ErrorCode::kUnsupported,
+                  fmt::format("CUDA backend: op {} ({}) is not supported", graph::op_name(n.op), n.name));
+    }
+    if (n.op == OpKind::kAttention) has_attention_ = true;
+    for (int v : n.inputs) last_use_[static_cast<size_t>(v)] = static_cast<int>(i);
+  }
+  for (int v : graph.outputs()) last_use_[static_cast<size_t>(v)] = static_cast<int>(graph.nodes().size());
+  k_.resize(static_cast<size_t>(kv.n_layers));
+  v_.resize(static_cast<size_t>(kv.n_layers));
+  upload_weights();
+}
+
+CudaExecutable::~CudaExecutable() {
+  if (stream_ != nullptr) {
+    (void)cudaStreamSynchronize(stream_);
+    (void)cudaStreamDestroy(stream_);
+  }
+}
+
+void CudaExecutable::upload_weights() {
+  // Which weights feed a GEMM as its [out, in] matrix, and which are read as fp32 (embedding
+  // tables, norms, biases). A tied embedding is both and gets both copies.
+  std::map<int, bool> gemm_use, f32_use;
+  const auto& nodes = graph_.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const auto& n = nodes[i];
+    for (size_t j = 0; j < n.inputs.size(); ++j) {
+      const int v = n.inputs[j];
+      if (!graph_.value(v).constant.defined()) continue;
+      if (n.op == OpKind::kLinear && j == 1 && bf16_) {
+        gemm_use[v] = true;
+      } else {
+        f32_use[v] = true;
+      }
+    }
+    if (n.op == OpKind::kRope) {
+      const auto& inv = n.attr_doubles("inv_freq");
+      std::vector<float> f(inv.begin(), inv.end());
+      DeviceBuffer buf(f.size() * sizeof(float));
+      KPT_CUDA_CHECK(cudaMemcpy(buf.data(), f.data(), f.size() * sizeof(float), cudaMemcpyHostToDevice));
+      inv_freq_.emplace(i, std::move(buf));
+    }
+  }
+  auto upload_f32 = [&](int v) {
+    const Tensor& c = graph_.value(v).constant;
+    const Tensor f = c.dtype() == DType::kF32 ? c : c.to_f32();
+    DeviceBuffer buf(f.size_bytes());
+    KPT_CUDA_CHECK(cudaMemcpy(buf.data(), f.raw(), f.size_bytes(), cudaMemcpyHostToDevice));
+    return buf;
+  };
+  for (const auto& [v, used] : f32_use) w_f32_.emplace(v, upload_f32(v));
+  for (const auto& [v, used] : gemm_use) {
+    // Convert on the device: the host conversion of a 1B-parameter model takes seconds.
+    auto it = w_f32_.find(v);
+    DeviceBuffer tmp;
+    const float* src = nullptr;
+    if (it != w_f32_.end()) {
+      src = it->second.as<float>();
+    } else {
+      tmp = upload_f32(v);
+      src = tmp.as<float>();
+    }
+    const int64_t numel = graph_.value(v).constant.numel();
+    DeviceBuffer buf(static_cast<size_t>(numel) * sizeof(uint16_t));
+    f32_to_bf16(src, numel, buf.as<uint16_t>(), stream_);
+    KPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    w_bf16_.emplace(v, std::move(buf));
+  }
+}
+
+void CudaExecutable::reserve_kv(int64_t n_blocks) {
+  if (n_blocks <= n_blocks_) return;
+  // The runtime's cache already doubles its block count, so following it exactly reallocates
+  // O(log n) times over a long generation.
+  const int64_t target = n_blocks;
+  const size_t per_block = static_cast<size_t>(kv_.block_size * kv_.n_kv_heads * kv_.head_dim) * sizeof(float);
+  for (size_t l = 0; l < k_.size(); ++l) {
+    for (auto* pool : {&k_[l], &v_[l]}) {
+      DeviceBuffer grown(per_block * static_cast<size_t>(target));
+      if (pool->size_bytes() > 0) {
+        KPT_CUDA_CHECK(cudaMemcpyAsync(grown.data(), pool->data(), pool->size_bytes(), cudaMemcpyDeviceToDevice, stream_));
+        // The old pool is freed when `grown` replaces it; cudaFree waits for the copy.
+      }
+      *pool = std::move(grown);
+    }
+  }
+  n_blocks_ = target;
+}
+
+// Block tables, past lengths and key validity of every row, padded to the batch maximum and
+// uploaded once per run (all layers share them).
+CudaExecutable::AttentionMeta CudaExecutable::upload_attention_meta(const KvStep& kv, int64_t seq) {
+  AttentionMeta m;
+  const size_t batch = kv.seqs.size();
+  for (const auto& s : kv.seqs) {
+    m.max_blocks = std::max(m.max_blocks, s.n_blocks);
+    m.key_valid_stride = std::max(m.key_valid_stride, s.past_len + seq);
+  }
+  m.max_blocks = std::max<int64_t>(m.max_blocks, 1);
+  std::vector<int32_t> tables(batch * static_cast<size_t>(m.max_blocks), 0);  // [B, max_blocks]
+  std::vector<int32_t> past(batch, 0);                                        // [B]
+  std::vector<uint8_t> valid(batch * static_cast<size_t>(m.key_valid_stride), 0);  // [B, stride]
+  for (size_t b = 0; b < batch; ++b) {
+    const SequenceView& s = kv.seqs[b];
+    KPT_CHECK(s.n_blocks * kv_.block_size >= s.past_len + seq, "KV step: a sequence holds too few blocks");
+    for (int64_t i = 0; i < s.n_blocks; ++i) {
+      KPT_CHECK(s.block_table[i] >= 0 && s.block_table[i] < n_blocks_, "KV step: block id beyond capacity_blocks");
+      tables[b * static_cast<size_t>(m.max_blocks) + static_cast<size_t>(i)] = s.block_table[i];
+    }
+    past[b] = static_cast<int32_t>(s.past_len);
+    std::copy(s.key_valid, s.key_valid + s.past_len + seq, valid.begin() + static_cast<int64_t>(b) * m.key_valid_stride);
+  }
+  auto upload = [&](const void* src, size_t bytes) {
+    ScratchBuffer buf(alloc_, bytes);
+    KPT_CUDA_CHECK(cudaMemcpyAsync(buf.data(), src, bytes, cudaMemcpyHostToDevice, stream_));
+    return buf;
+  };
+  m.block_tables = upload(tables.data(), tables.size() * sizeof(int32_t));
+  m.past_len = upload(past.data(), past.size() * sizeof(int32_t));
+  m.key_valid = upload(valid.data(), valid.size());
+  // Pageable sources: cudaMemcpyAsync has staged them by the time it returns, so the vectors may go.
+  return m;
+}
+
+std::vector<Tensor> CudaExecutable::run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) {
+  KPT_CUDA_CHECK(cudaSetDevice(ordinal_));
+  reserve_kv(kv.capacity_blocks);
+  std::array<int64_t, graph::kNumSyms> sym{};
+  sym.fill(-1);
+  std::vector<DevValue> vals(graph_.values().size());
+  for (int id : graph_.inputs()) {
+    const auto& val = graph_.value(id);
+    auto it = inputs.find(val.name);
+    KPT_CHECK(it != inputs.end(), "missing graph input " + val.name);
+    const Tensor& t = it->second;
+    KPT_CHECK(t.dtype() == val.dtype && t.rank() == static_cast<int>(val.shape.size()),
+              fmt::format("input {} has dtype {} rank {}", val.name, dtype_name(t.dtype()), t.rank()));
+    for (size_t i = 0; i < val.shape.size(); ++i) {
+      const auto& d = val.shape[i];
+      if (d.sym == graph::Sym::kNone) {
+        KPT_CHECK(d.value == t.shape()[i], "input " + val.name + " has a wrong static dimension");
+      } else {
+        int64_t& bound = sym[static_cast<size_t>(d.sym)];
+        KPT_CHECK(bound < 0 || bound == t.shape()[i],
+                  fmt::format("input {} disagrees on a symbolic dimension ({} vs {})", val.name, bound, t.shape()[i]));
+        bound = t.shape()[i];
+      }
+    }
+    DevValue& dv = vals[static_cast<size_t>(id)];
+    dv.owned = ScratchBuffer(alloc_, t.size_bytes());
+    KPT_CUDA_CHECK(cudaMemcpyAsync(dv.owned.data(), t.raw(), t.size_bytes(), cudaMemcpyHostToDevice, stream_));
+    dv.data = dv.owned.data();
+    dv.shape = t.shape();
+  }
+  for (const auto& [id, buf] : w_f32_) {
+    vals[static_cast<size_t>(id)].data = buf.data();
+    vals[static_cast<size_t>(id)].shape = graph_.value(id).constant.shape();
+  }
+  for (const auto& [id, buf] : w_bf16_) vals[static_cast<size_t>(id)].shape = graph_.value(id).constant.shape();
+
+  AttentionMeta meta;
+  if (has_attention_) {
+    const int64_t seq = sym[static_cast<size_t>(graph::Sym::kSeq)];
+    KPT_CHECK(seq >= 0 && kv.seqs.size() == static_cast<size_t>(sym[static_cast<size_t>(graph::Sym::kBatch)]),
+              "KV step does not match the batch");
+    meta = upload_attention_meta(kv, seq);
+  }
+
+  const auto& nodes = graph_.nodes();
+  for (size_t ni = 0; ni < nodes.size(); ++ni) {
+    const auto& n = nodes[ni];
+    const auto& outv = graph_.value(n.output);
+    Shape shape;
+    for (const auto& d : outv.shape) {
+      const int64_t v = d.sym == graph::Sym::kNone ? d.value : sym[static_cast<size_t>(d.sym)];
+      KPT_CHECK(v >= 0, "unbound symbolic dimension");
+      shape.push_back(v);
+    }
+    DevValue& out = vals[static_cast<size_t>(n.output)];
+    out.owned = ScratchBuffer(alloc_, static_cast<size_t>(shape_numel(shape)) * sizeof(float));
+    out.data = out.owned.data();
+    out.shape = std::move(shape);
+    run_node(ni, vals, meta, out.owned.as<float>());
+    for (int v : n.inputs) {
+      if (last_use_[static_cast<size_t>(v)] == static_cast<int>(ni) && !graph_.value(v).constant.defined()) {
+        vals[static_cast<size_t>(v)].owned.reset();  // back to the cache; stream order keeps reuse safe
+      }
+    }
+  }
+  std::vector<Tensor> outs;
+  for (int v : graph_.outputs()) {
+    const DevValue& dv = vals[static_cast<size_t>(v)];
+    Tensor host = Tensor::empty(DType::kF32, dv.shape);
+    KPT_CUDA_CHECK(cudaMemcpyAsync(host.raw(), dv.data, host.size_bytes(), cudaMemcpyDeviceToHost, stream_));
+    outs.push_back(std::move(host));
+  }
+  KPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return outs;
+}
+
+void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const AttentionMeta& meta, float* o) {
+  const auto& n = graph_.nodes()[index];
+  auto val = [&](size_t i) -> const DevValue& { return vals[static_cast<size_t>(n.inputs[i])]; };
+  auto f = [&](size_t i) { return static_cast<const float*>(val(i).data); };
+  auto i64 = [&](size_t i) { return static_cast<const int64_t*>(val(i).data); };
+  const Shape& out_shape = vals[static_cast<size_t>(n.output)].shape;
+  const int64_t numel = shape_numel(out_shape);
+  const int64_t last = out_shape.empty() ? 1 : out_shape.back();
+  switch (n.op) {
+    case OpKind::kEmbedding:
+      embedding(f(0), val(0).shape[1], i64(1), shape_numel(val(1).shape), o, stream_);
+      break;
+    case OpKind::kAdd: binary(Binary::kAdd, f(0), f(1), numel, o, stream_); break;
+    case OpKind::kMul: binary(Binary::kMul, f(0), f(1), numel, o, stream_); break;
+    case OpKind::kGeluErf: unary(Unary::kGeluErf, f(0), numel, o, stream_); break;
+    case OpKind::kGeluTanh: unary(Unary::kGeluTanh, f(0), numel, o, stream_); break;
+    case OpKind::kSilu: unary(Unary::kSilu, f(0), numel, o, stream_); break;
+    case OpKind::kRelu: unary(Unary::kRelu, f(0), numel, o, stream_); break;
+    case OpKind::kLayerNorm:
+      layer_norm(f(0), f(1), f(2), numel / last, last, static_cast<float>(n.attr_double("eps")), o, stream_);
+      break;
+    case OpKind::kRmsNorm:
+      rms_norm(f(0), f(1), numel / last, last, static_cast<float>(n.attr_double("eps")), o, stream_);
+      break;
+    case OpKind::kLinear: {
+      const Shape& xs = val(0).shape;
+      const int64_t n_in = xs.back(), rows = shape_numel(xs) / n_in, n_out = val(1).shape[0];
+      const float* bias = n.inputs.size() > 2 ? f(2) : nullptr;
+      auto w16 = w_bf16_.find(n.inputs[1]);
+      if (w16 != w_bf16_.end()) {
+        ScratchBuffer xb(alloc_, static_cast<size_t>(rows * n_in) * sizeof(uint16_t));  // [rows, n_in] bf16
+        f32_to_bf16(f(0), rows * n_in, xb.as<uint16_t>(), stream_);
+        gemm_->linear(GemmType::kBF16, xb.data(), w16->second.data(), bias, o, rows, n_out, n_in, stream_);
+      } else {
+        gemm_->linear(GemmType::kF32, f(0), f(1), bias, o, rows, n_out, n_in, stream_);
+      }
+      break;
+    }
+    case OpKind::kRope:
+      rope(f(0), i64(1), shape_numel(val(1).shape), n.attr_int("n_heads"), n.attr_int("head_dim"),
+           inv_freq_.at(index).as<float>(), o, stream_);
+      break;
+    case OpKind::kAttention: {
+      PagedAttention p;
+      const int64_t layer = n.attr_int("layer");
+      p.k_pool = k_[static_cast<size_t>(layer)].as<float>();
+      p.v_pool = v_[static_cast<size_t>(layer)].as<float>();
+      p.block_tables = meta.block_tables.as<int32_t>();
+      p.max_blocks = meta.max_blocks;
+      p.past_len = meta.past_len.as<int32_t>();
+      p.key_valid = meta.key_valid.as<uint8_t>();
+      p.key_valid_stride = meta.key_valid_stride;
+      p.batch = val(0).shape[0];
+      p.seq = val(0).shape[1];
+      p.n_heads = n.attr_int("n_heads");
+      p.n_kv_heads = kv_.n_kv_heads;
+      p.head_dim = kv_.head_dim;
+      p.block_size = kv_.block_size;
+      p.causal = n.attr_int("causal") != 0;
+      p.scale = static_cast<float>(n.attr_double("scale"));
+      p.window = n.attr_int("window");
+      paged_kv_write(p, f(1), f(2), stream_);
+      paged_attention(p, f(0), o, stream_);
+      break;
+    }
+    case OpKind::kGatherRows:
+      gather_rows(f(0), i64(1), val(0).shape[0], val(0).shape[1], val(1).shape[1], val(0).shape[2], o, stream_);
+      break;
+    default:
+      KPT_CHECK(false, "node kind not accepted by supports()");
+  }
+}
+
+}  // namespace
+
+int64_t activation_allocations(const Executable& exec) {
+  const auto* e = dynamic_cast<const CudaExecutable*>(&exec);
+  KPT_CHECK(e != nullptr, "activation_allocations: not a CUDA executable");
+  return e->n_device_allocations();
+}
+
+std::unique_ptr<Executable> compile(const graph::Graph& graph, const KvLayout& kv, int ordinal, Level level) {
+  return std::make_unique<CudaExecutable>(graph, kv, ordinal, level);
+}
+
+}  // namespace kpt::cuda

@@ -1,0 +1,63 @@
+// CUDA kernels of the CUDA backend: host-side launchers over raw device pointers, all on the
+// caller's stream. Shapes are checked by the executor; kernels assume them. Activations are fp32;
+// bf16 appears only as the A operand of GEMMs at reduced-precision levels (fp32 accumulation).
+// Each launcher has a reference twin in backends/cpu/kernels, and tests/cuda compares them.
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace kpt::cuda {
+
+enum class Unary : int { kGeluErf, kGeluTanh, kSilu, kRelu };
+enum class Binary : int { kAdd, kMul };
+
+// out [n, dim] = table [vocab, dim] rows ids [n]
+void embedding(const float* table, int64_t dim, const int64_t* ids, int64_t n, float* out, cudaStream_t stream);
+
+void unary(Unary op, const float* x, int64_t n, float* out, cudaStream_t stream);
+void binary(Binary op, const float* a, const float* b, int64_t n, float* out, cudaStream_t stream);
+
+// x/out [rows, dim]; statistics in fp32 (two passes over the row, no E[x^2]-E[x]^2 cancellation).
+void layer_norm(const float* x, const float* gamma, const float* beta, int64_t rows, int64_t dim, float eps,
+                float* out, cudaStream_t stream);
+void rms_norm(const float* x, const float* gamma, int64_t rows, int64_t dim, float eps, float* out,
+              cudaStream_t stream);
+
+// Rotate-half RoPE. x/out [tokens, n_heads, head_dim], positions [tokens], inv_freq [head_dim / 2] (fp32).
+void rope(const float* x, const int64_t* positions, int64_t tokens, int64_t n_heads, int64_t head_dim,
+          const float* inv_freq, float* out, cudaStream_t stream);
+
+// out [B, R, H] = x [B, S, H] at rows [B, R]
+void gather_rows(const float* x, const int64_t* rows, int64_t batch, int64_t seq, int64_t n_rows, int64_t dim,
+                 float* out, cudaStream_t stream);
+
+// out [n] = bf16(x [n]), round to nearest even
+void f32_to_bf16(const float* x, int64_t n, uint16_t* out, cudaStream_t stream);
+
+// One step of paged attention. Pools are [n_blocks, block_size, n_kv_heads, head_dim] fp32.
+struct PagedAttention {
+  float* k_pool = nullptr;
+  float* v_pool = nullptr;
+  const int32_t* block_tables = nullptr;  // [batch, max_blocks]
+  int64_t max_blocks = 0;
+  const int32_t* past_len = nullptr;      // [batch]
+  const uint8_t* key_valid = nullptr;     // [batch, key_valid_stride]: 0 for padding keys
+  int64_t key_valid_stride = 0;
+  int64_t batch = 0, seq = 0;
+  int64_t n_heads = 0, n_kv_heads = 0, head_dim = 0, block_size = 0;
+  bool causal = true;
+  float scale = 1.0f;
+  int64_t window = 0;                     // > 0: a query sees only the last `window` keys
+};
+
+// Writes k/v [B, S, n_kv_heads, head_dim] into the pools at positions past_len .. past_len + S - 1.
+void paged_kv_write(const PagedAttention& p, const float* k, const float* v, cudaStream_t stream);
+
+// q/out [B, S, n_heads, head_dim]. One warp per query row with an online softmax over its keys;
+// a query with no visible key gets zeros (as the CPU reference). head_dim <= kMaxHeadDim.
+constexpr int64_t kMaxHeadDim = 256;
+void paged_attention(const PagedAttention& p, const float* q, float* out, cudaStream_t stream);
+
+}  // namespace kpt::cuda

@@ -1,0 +1,67 @@
+// LayerNorm and RMSNorm: one block per row, fp32 statistics with a block-wide reduction.
+#include "backends/cuda/check.h"
+#include "backends/cuda/kernels/kernels.h"
+
+namespace kpt::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+// Sum over the block; every thread gets the result. `scratch` holds one float per warp.
+__device__ float block_sum(float v, float* scratch) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float total = 0.0f;
+  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) total += scratch[w];
+  return total;
+}
+
+__global__ void layer_norm_kernel(const float* __restrict__ x, const float* __restrict__ gamma,
+                                  const float* __restrict__ beta, int64_t dim, float eps, float* __restrict__ out) {
+  __shared__ float scratch[kThreads / 32];
+  const float* xr = x + int64_t{blockIdx.x} * dim;
+  float* o = out + int64_t{blockIdx.x} * dim;
+  float s = 0.0f;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) s += xr[i];
+  const float mean = block_sum(s, scratch) / static_cast<float>(dim);
+  float ss = 0.0f;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float d = xr[i] - mean;
+    ss += d * d;
+  }
+  const float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(dim) + eps);
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) o[i] = (xr[i] - mean) * inv * gamma[i] + beta[i];
+}
+
+__global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ gamma, int64_t dim, float eps,
+                                float* __restrict__ out) {
+  __shared__ float scratch[kThreads / 32];
+  const float* xr = x + int64_t{blockIdx.x} * dim;
+  float* o = out + int64_t{blockIdx.x} * dim;
+  float ss = 0.0f;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+  const float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(dim) + eps);
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) o[i] = gamma[i] * (xr[i] * inv);
+}
+
+}  // namespace
+
+void layer_norm(const float* x, const float* gamma, const float* beta, int64_t rows, int64_t dim, float eps,
+                float* out, cudaStream_t stream) {
+  if (rows == 0) return;
+  layer_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, gamma, beta, dim, eps, out);
+  KPT_CUDA_CHECK_LAUNCH();
+}
+
+void rms_norm(const float* x, const float* gamma, int64_t rows, int64_t dim, float eps, float* out,
+              cudaStream_t stream) {
+  if (rows == 0) return;
+  rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, gamma, dim, eps, out);
+  KPT_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace kpt::cuda

@@ -1,0 +1,247 @@
+// Every CUDA kernel against its CPU reference twin on adversarial shapes: sizes that are not
+// multiples of the warp or vector width, length 1, GQA ratios, padding, windows, long contexts.
+#include <numeric>
+
+#include "backends/cpu/kernels/kernels.h"
+#include "backends/cuda/gemm_cublaslt.h"
+#include "backends/cuda/kernels/kernels.h"
+#include "gpu_test_util.h"
+#include "kpt/tensor.h"
+
+namespace kpt::test {
+
+namespace {
+constexpr double kF32Tol = 2e-6;  // same math in fp32, different rounding order
+}
+
+TEST(CudaKernels, ElementwiseMatchesReference) {
+  KPT_REQUIRE_GPU();
+  for (int64_t n : {1, 31, 769, 5125, 1 << 18}) {
+    SCOPED_TRACE(n);
+    auto a = random_floats(static_cast<size_t>(n), 1, 3.0f), b = random_floats(static_cast<size_t>(n), 2);
+    auto da = to_device(a), db = to_device(b);
+    auto out = poisoned(static_cast<size_t>(n));
+    std::vector<float> ref(static_cast<size_t>(n));
+    struct U {
+      cuda::Unary op;
+      void (*cpu)(const float*, int64_t, float*);
+    };
+    for (U u : {U{cuda::Unary::kGeluErf, cpu::gelu_erf}, U{cuda::Unary::kGeluTanh, cpu::gelu_tanh},
+                U{cuda::Unary::kSilu, cpu::silu}, U{cuda::Unary::kRelu, cpu::relu}}) {
+      cuda::unary(u.op, da.as<float>(), n, out.as<float>(), nullptr);
+      u.cpu(a.data(), n, ref.data());
+      EXPECT_LE(rel_diff(to_host<float>(out, ref.size()), ref), kF32Tol) << "unary " << static_cast<int>(u.op);
+    }
+    cuda::binary(cuda::Binary::kAdd, da.as<float>(), db.as<float>(), n, out.as<float>(), nullptr);
+    cpu::add(a.data(), b.data(), n, ref.data());
+    EXPECT_EQ(to_host<float>(out, ref.size()), ref);
+    cuda::binary(cuda::Binary::kMul, da.as<float>(), db.as<float>(), n, out.as<float>(), nullptr);
+    cpu::mul(a.data(), b.data(), n, ref.data());
+    EXPECT_EQ(to_host<float>(out, ref.size()), ref);
+  }
+}
+
+TEST(CudaKernels, NormsMatchReference) {
+  KPT_REQUIRE_GPU();
+  for (auto [rows, dim] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 33}, {5, 769}, {2, 4097}, {64, 2048}}) {
+    SCOPED_TRACE(testing::Message() << rows << "x" << dim);
+    // An offset mean stresses the variance computation.
+    auto x = random_floats(static_cast<size_t>(rows * dim), 3, 2.0f);
+    for (auto& v : x) v += 5.0f;
+    auto g = random_floats(static_cast<size_t>(dim), 4), b = random_floats(static_cast<size_t>(dim), 5);
+    auto dx = to_device(x), dg = to_device(g), dbeta = to_device(b);
+    auto out = poisoned(x.size());
+    std::vector<float> ref(x.size());
+    cuda::layer_norm(dx.as<float>(), dg.as<float>(), dbeta.as<float>(), rows, dim, 1e-5f, out.as<float>(), nullptr);
+    cpu::layer_norm(x.data(), g.data(), b.data(), rows, dim, 1e-5, ref.data());
+    EXPECT_LE(rel_diff(to_host<float>(out, ref.size()), ref), 2e-5) << "layer_norm";
+    cuda::rms_norm(dx.as<float>(), dg.as<float>(), rows, dim, 1e-6f, out.as<float>(), nullptr);
+    cpu::rms_norm(x.data(), g.data(), rows, dim, 1e-6, ref.data());
+    EXPECT_LE(rel_diff(to_host<float>(out, ref.size()), ref), 2e-5) << "rms_norm";
+  }
+}
+
+TEST(CudaKernels, RopeMatchesReference) {
+  KPT_REQUIRE_GPU();
+  for (auto [tokens, heads, hd] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 1, 2}, {7, 3, 6}, {33, 5, 64}, {4, 32, 128}}) {
+    SCOPED_TRACE(testing::Message() << tokens << " " << heads << " " << hd);
+    auto x = random_floats(static_cast<size_t>(tokens * heads * hd), 6);
+    std::vector<int64_t> pos(static_cast<size_t>(tokens));
+    for (int64_t t = 0; t < tokens; ++t) pos[static_cast<size_t>(t)] = (t * 977) % 4096;  // large angles
+    std::vector<double> inv(static_cast<size_t>(hd / 2));
+    for (int64_t i = 0; i < hd / 2; ++i) inv[static_cast<size_t>(i)] = std::pow(10000.0, -2.0 * i / hd);
+    std::vector<float> inv_f(inv.begin(), inv.end());
+    auto dx = to_device(x), dp = to_device(pos), di = to_device(inv_f);
+    auto out = poisoned(x.size());
+    std::vector<float> ref(x.size());
+    cuda::rope(dx.as<float>(), dp.as<int64_t>(), tokens, heads, hd, di.as<float>(), out.as<float>(), nullptr);
+    cpu::rope(x.data(), pos.data(), tokens, heads, hd, inv.data(), ref.data());
+    EXPECT_LE(rel_diff(to_host<float>(out, ref.size()), ref), 1e-5);
+  }
+}
+
+TEST(CudaKernels, GemmF32MatchesReference) {
+  KPT_REQUIRE_GPU();
+  cuda::CublasLtGemm gemm;
+  for (auto [m, n, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 1, 1}, {1, 769, 33}, {3, 5, 1025}, {128, 768, 768}, {7, 5632, 2048}}) {
+    for (bool with_bias : {false, true}) {
+      SCOPED_TRACE(testing::Message() << m << "x" << n << "x" << k << (with_bias ? " bias" : ""));
+      auto x = random_floats(static_cast<size_t>(m * k), 7), w = random_floats(static_cast<size_t>(n * k), 8);
+      auto bias = random_floats(static_cast<size_t>(n), 9);
+      auto dx = to_device(x), dw = to_device(w), dbias = to_device(bias);
+      auto out = poisoned(static_cast<size_t>(m * n));
+      std::vector<float> ref(static_cast<size_t>(m * n));
+      gemm.linear(cuda::GemmType::kF32, dx.data(), dw.data(), with_bias ? dbias.as<float>() : nullptr, out.as<float>(), m,
+                  n, k, nullptr);
+      cpu::linear(x.data(), w.data(), with_bias ? bias.data() : nullptr, m, k, n, ref.data());
+      // fp32 sums of k terms in different orders: error grows like sqrt(k) ulps.
+      EXPECT_LE(rel_diff(to_host<float>(out, ref.size()), ref), 1e-5);
+    }
+  }
+}
+
+TEST(CudaKernels, GemmBf16MatchesReferenceOnRoundedInputs) {
+  KPT_REQUIRE_GPU();
+  cuda::CublasLtGemm gemm;
+  for (auto [m, n, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 3, 8}, {5, 769, 64}, {64, 2048, 2048}}) {
+    SCOPED_TRACE(testing::Message() << m << "x" << n << "x" << k);
+    auto x = random_floats(static_cast<size_t>(m * k), 10), w = random_floats(static_cast<size_t>(n * k), 11);
+    auto bias = random_floats(static_cast<size_t>(n), 12);
+    // The reference gets the same bf16-rounded operands, so only accumulation order differs.
+    auto round = [](std::vector<float>& v) {
+      for (auto& e : v) e = bf16_to_f32(f32_to_bf16(e));
+    };
+    round(x);
+    round(w);
+    auto dx = to_device(x), dw = to_device(w), dbias = to_device(bias);
+    cuda::DeviceBuffer xb(x.size() * 2), wb(w.size() * 2);
+    cuda::f32_to_bf16(dx.as<float>(), static_cast<int64_t>(x.size()), xb.as<uint16_t>(), nullptr);
+    cuda::f32_to_bf16(dw.as<float>(), static_cast<int64_t>(w.size()), wb.as<uint16_t>(), nullptr);
+    auto out = poisoned(static_cast<size_t>(m * n));
+    std::vector<float> ref(static_cast<size_t>(m * n));
+    gemm.linear(cuda::GemmType::kBF16, xb.data(), wb.data(), dbias.as<float>(), out.as<float>(), m, n, k, nullptr);
+    cpu::linear(x.data(), w.data(), bias.data(), m, k, n, ref.data());
+    EXPECT_LE(rel_diff(to_host<float>(out, ref.size()), ref), 1e-5);
+  }
+}
+
+TEST(CudaKernels, EmbeddingAndGatherRows) {
+  KPT_REQUIRE_GPU();
+  const int64_t vocab = 37, dim = 769, batch = 3, seq = 5, n_rows = 2;
+  auto table = random_floats(static_cast<size_t>(vocab * dim), 13);
+  std::vector<int64_t> ids = {0, 36, 5, 5, 17, 1, 2, 3, 4, 35, 9, 9, 9, 0, 36};
+  std::vector<int64_t> rows = {4, 0, 2, 2, 0, 4};
+  auto dt = to_device(table), di = to_device(ids), dr = to_device(rows);
+  auto emb = poisoned(static_cast<size_t>(batch * seq * dim));
+  cuda::embedding(dt.as<float>(), dim, di.as<int64_t>(), batch * seq, emb.as<float>(), nullptr);
+  std::vector<float> ref(static_cast<size_t>(batch * seq * dim));
+  cpu::embedding(table.data(), dim, ids.data(), batch * seq, ref.data());
+  EXPECT_EQ(to_host<float>(emb, ref.size()), ref);
+  auto out = poisoned(static_cast<size_t>(batch * n_rows * dim));
+  cuda::gather_rows(emb.as<float>(), dr.as<int64_t>(), batch, seq, n_rows, dim, out.as<float>(), nullptr);
+  std::vector<float> ref_rows(static_cast<size_t>(batch * n_rows * dim));
+  cpu::gather_rows(ref.data(), rows.data(), batch, seq, n_rows, dim, ref_rows.data());
+  EXPECT_EQ(to_host<float>(out, ref_rows.size()), ref_rows);
+}
+
+// Paged attention on shuffled block tables, against the CPU reference (which softmaxes in double).
+struct AttnCase {
+  int64_t batch, seq, past, n_heads, n_kv, hd, block_size;
+  bool causal;
+  int64_t window;
+  bool padding;
+};
+
+class CudaAttention : public ::testing::TestWithParam<AttnCase> {};
+
+TEST_P(CudaAttention, MatchesReference) {
+  KPT_REQUIRE_GPU();
+  const AttnCase c = GetParam();
+  const int64_t total = c.past + c.seq;
+  const int64_t blocks_per_seq = (total + c.block_size - 1) / c.block_size;
+  const int64_t n_blocks = blocks_per_seq * c.batch + 3;
+  // Blocks handed out in a scrambled order: the kernels must follow the tables.
+  std::vector<int32_t> perm(static_cast<size_t>(n_blocks));
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), std::mt19937(42));
+  std::vector<std::vector<uint8_t>> valid(static_cast<size_t>(c.batch), std::vector<uint8_t>(static_cast<size_t>(total), 1));
+  if (c.padding) {
+    for (int64_t b = 0; b < c.batch; ++b) {
+      for (int64_t j = 0; j < total; ++j) {
+        // Left padding of b tokens in row b, plus a hole in the middle.
+        if (j < b || j == total / 2) valid[static_cast<size_t>(b)][static_cast<size_t>(j)] = 0;
+      }
+    }
+  }
+  const size_t pool = static_cast<size_t>(n_blocks * c.block_size * c.n_kv * c.hd);
+  // Past keys pre-filled in both pools identically; the new ones come through the write kernel.
+  auto k_pool = random_floats(pool, 20), v_pool = random_floats(pool, 21);
+  auto q = random_floats(static_cast<size_t>(c.batch * c.seq * c.n_heads * c.hd), 22);
+  auto k = random_floats(static_cast<size_t>(c.batch * c.seq * c.n_kv * c.hd), 23);
+  auto v = random_floats(static_cast<size_t>(c.batch * c.seq * c.n_kv * c.hd), 24);
+  std::vector<int32_t> tables(static_cast<size_t>(c.batch * blocks_per_seq));
+  for (size_t i = 0; i < tables.size(); ++i) tables[i] = perm[i];
+  std::vector<int32_t> past(static_cast<size_t>(c.batch), static_cast<int32_t>(c.past));
+  std::vector<uint8_t> valid_flat;
+  for (const auto& r : valid) valid_flat.insert(valid_flat.end(), r.begin(), r.end());
+
+  cpu::AttentionContext ctx;
+  ctx.block_size = c.block_size;
+  ctx.n_kv_heads = c.n_kv;
+  ctx.head_dim = c.hd;
+  std::vector<float> k_ref = k_pool, v_ref = v_pool;
+  ctx.k_pool = {k_ref.data()};
+  ctx.v_pool = {v_ref.data()};
+  for (int64_t b = 0; b < c.batch; ++b) {
+    SequenceView s;
+    s.block_table = tables.data() + b * blocks_per_seq;
+    s.n_blocks = blocks_per_seq;
+    s.past_len = c.past;
+    s.key_valid = valid[static_cast<size_t>(b)].data();
+    ctx.seqs.push_back(s);
+  }
+  const double scale = 1.0 / std::sqrt(static_cast<double>(c.hd));
+  std::vector<float> ref(q.size());
+  cpu::paged_attention(q.data(), k.data(), v.data(), ctx, 0, c.batch, c.seq, c.n_heads, c.causal, scale, c.window,
+                       ref.data());
+
+  auto dk_pool = to_device(k_pool), dv_pool = to_device(v_pool), dq = to_device(q), dk = to_device(k),
+       dv = to_device(v), dt = to_device(tables), dp = to_device(past), dvalid = to_device(valid_flat);
+  cuda::PagedAttention p;
+  p.k_pool = dk_pool.as<float>();
+  p.v_pool = dv_pool.as<float>();
+  p.block_tables = dt.as<int32_t>();
+  p.max_blocks = blocks_per_seq;
+  p.past_len = dp.as<int32_t>();
+  p.key_valid = dvalid.as<uint8_t>();
+  p.key_valid_stride = total;
+  p.batch = c.batch;
+  p.seq = c.seq;
+  p.n_heads = c.n_heads;
+  p.n_kv_heads = c.n_kv;
+  p.head_dim = c.hd;
+  p.block_size = c.block_size;
+  p.causal = c.causal;
+  p.scale = static_cast<float>(scale);
+  p.window = c.window;
+  auto out = poisoned(q.size());
+  cuda::paged_kv_write(p, dk.as<float>(), dv.as<float>(), nullptr);
+  cuda::paged_attention(p, dq.as<float>(), out.as<float>(), nullptr);
+  EXPECT_LE(rel_diff(to_host<float>(out, ref.size()), ref), 1e-5);
+  EXPECT_EQ(to_host<float>(dk_pool, pool), k_ref) << "K written to other slots than the reference";
+  EXPECT_EQ(to_host<float>(dv_pool, pool), v_ref);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, CudaAttention,
+    ::testing::Values(AttnCase{1, 1, 0, 1, 1, 1, 16, true, 0, false},         // one key, head_dim 1
+                      AttnCase{1, 1, 40, 4, 4, 64, 16, true, 0, false},       // decode
+                      AttnCase{3, 1, 77, 12, 4, 64, 16, true, 0, true},       // batched GQA decode with padding
+                      AttnCase{2, 17, 0, 6, 2, 40, 16, true, 0, true},        // prefill, odd head_dim
+                      AttnCase{2, 9, 0, 3, 3, 33, 4, false, 0, true},         // bidirectional (encoder)
+                      AttnCase{1, 5, 30, 8, 1, 128, 16, true, 7, false},      // sliding window, MQA
+                      AttnCase{2, 3, 20, 4, 2, 256, 8, true, 0, false},       // head_dim 256
+                      AttnCase{1, 1, 3000, 32, 4, 64, 16, true, 0, false},    // long decode context
+                      AttnCase{1, 128, 0, 32, 4, 64, 16, true, 0, false}));   // prefill tile
+
+}  // namespace kpt::test
