@@ -98,6 +98,8 @@ TEST(CudaKernels, GemmF32MatchesReference) {
       EXPECT_LE(rel_diff(to_host<float>(out, ref.size()), ref), 1e-5);
     }
   }
+  std::printf("[ parity   ] cuBLASLt plans %zu, SIMT fallbacks %lld\n", gemm.n_cached_plans(),
+              static_cast<long long>(gemm.n_simt_fallbacks()));
 }
 
 TEST(CudaKernels, GemmBf16MatchesReferenceOnRoundedInputs) {
@@ -120,6 +122,21 @@ TEST(CudaKernels, GemmBf16MatchesReferenceOnRoundedInputs) {
     auto out = poisoned(static_cast<size_t>(m * n));
     std::vector<float> ref(static_cast<size_t>(m * n));
     gemm.linear(cuda::GemmType::kBF16, xb.data(), wb.data(), dbias.as<float>(), out.as<float>(), m, n, k, nullptr);
+    cpu::linear(x.data(), w.data(), bias.data(), m, k, n, ref.data());
+    EXPECT_LE(rel_diff(to_host<float>(out, ref.size()), ref), 1e-5);
+  }
+}
+
+TEST(CudaKernels, GemmSimtMatchesReference) {
+  KPT_REQUIRE_GPU();
+  for (auto [m, n, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 1, 1}, {3, 74, 33}, {17, 5, 769}}) {
+    SCOPED_TRACE(testing::Message() << m << "x" << n << "x" << k);
+    auto x = random_floats(static_cast<size_t>(m * k), 14), w = random_floats(static_cast<size_t>(n * k), 15);
+    auto bias = random_floats(static_cast<size_t>(n), 16);
+    auto dx = to_device(x), dw = to_device(w), dbias = to_device(bias);
+    auto out = poisoned(static_cast<size_t>(m * n));
+    std::vector<float> ref(static_cast<size_t>(m * n));
+    cuda::gemm_simt(false, dx.data(), dw.data(), dbias.as<float>(), out.as<float>(), m, n, k, nullptr);
     cpu::linear(x.data(), w.data(), bias.data(), m, k, n, ref.data());
     EXPECT_LE(rel_diff(to_host<float>(out, ref.size()), ref), 1e-5);
   }

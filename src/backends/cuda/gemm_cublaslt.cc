@@ -1,9 +1,8 @@
 #include "backends/cuda/gemm_cublaslt.h"
 
-#include <fmt/format.h>
 
 #include "backends/cuda/check.h"
-#include "kpt/status.h"
+#include "backends/cuda/kernels/kernels.h"
 
 namespace kpt::cuda {
 
@@ -17,6 +16,7 @@ CublasLtGemm::CublasLtGemm() : workspace_(kWorkspaceBytes) { KPT_CUBLAS_CHECK(cu
 
 CublasLtGemm::~CublasLtGemm() {
   for (auto& [key, p] : plans_) {
+    if (p.simt) continue;
     (void)cublasLtMatrixLayoutDestroy(p.a);
     (void)cublasLtMatrixLayoutDestroy(p.b);
     (void)cublasLtMatrixLayoutDestroy(p.c);
@@ -64,10 +64,11 @@ CublasLtGemm::Plan& CublasLtGemm::plan(GemmType type, int64_t m, int64_t n, int6
     (void)cublasLtMatrixLayoutDestroy(p.b);
     (void)cublasLtMatrixLayoutDestroy(p.c);
     (void)cublasLtMatmulDescDestroy(p.desc);
-    throw Error(ErrorCode::kUnsupported,
-                fmt::format("cuBLASLt has no algorithm for a {} GEMM of M={} N={} K={}{} (status {})",
-                            type == GemmType::kF32 ? "f32" : "bf16", m, n, k, has_bias ? " with bias" : "",
-                            cublasLtGetStatusString(st)));
+    // Seen nowhere yet, but a shape without an algorithm must still run: the SIMT kernel does.
+    p = Plan{};
+    p.simt = true;
+    ++n_simt_fallbacks_;
+    return plans_.emplace(key, p).first->second;
   }
   p.algo = result.algo;
   return plans_.emplace(key, p).first->second;
@@ -77,6 +78,10 @@ void CublasLtGemm::linear(GemmType type, const void* x, const void* w, const flo
                           int64_t n, int64_t k, cudaStream_t stream) {
   if (m == 0 || n == 0) return;
   Plan& p = plan(type, m, n, k, bias != nullptr);
+  if (p.simt) {
+    gemm_simt(type == GemmType::kBF16, x, w, bias, out, m, n, k, stream);
+    return;
+  }
   if (bias != nullptr) {
     KPT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   }

@@ -29,12 +29,14 @@ class CublasLtGemm {
               int64_t k, cudaStream_t stream);
 
   size_t n_cached_plans() const { return plans_.size(); }
+  int64_t n_simt_fallbacks() const { return n_simt_fallbacks_; }  // shapes cuBLASLt had no algorithm for
 
  private:
   struct Plan {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
+    bool simt = false;  // no cuBLASLt algorithm: gemm_simt runs this shape
   };
   using Key = std::tuple<int64_t, int64_t, int64_t, int, bool>;
   Plan& plan(GemmType type, int64_t m, int64_t n, int64_t k, bool has_bias);
@@ -42,6 +44,7 @@ class CublasLtGemm {
   cublasLtHandle_t handle_ = nullptr;
   DeviceBuffer workspace_;
   std::map<Key, Plan> plans_;
+  int64_t n_simt_fallbacks_ = 0;
 };
 
 }  // namespace kpt::cuda

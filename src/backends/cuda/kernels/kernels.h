@@ -36,6 +36,11 @@ void gather_rows(const float* x, const int64_t* rows, int64_t batch, int64_t seq
 // out [n] = bf16(x [n]), round to nearest even
 void f32_to_bf16(const float* x, int64_t n, uint16_t* out, cudaStream_t stream);
 
+// out [m, n] = x [m, k] . w [n, k]^T (+ bias [n]); x/w fp32, or bf16 when `bf16`. One thread per
+// output: the fallback where cuBLASLt has no algorithm, and the twin its tests compare with.
+void gemm_simt(bool bf16, const void* x, const void* w, const float* bias, float* out, int64_t m, int64_t n, int64_t k,
+               cudaStream_t stream);
+
 // One step of paged attention. Pools are [n_blocks, block_size, n_kv_heads, head_dim] fp32.
 struct PagedAttention {
   float* k_pool = nullptr;
