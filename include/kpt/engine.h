@@ -91,6 +91,9 @@ class Engine {
   const std::string& device() const;  // the device actually used, e.g. "cpu"
   std::string describe() const;        // a readable multi-line summary
   std::string graph_dump() const;
+  // What the optimization level's graph passes changed, one line each ("packed QKV 12/12
+  // layers"); for production also each measured candidate. Empty at the reference level.
+  std::vector<std::string> pass_report() const;
 
   // f32 logits [B, S, V] for causal LMs, last_hidden_state [B, S, H] for encoders.
   Tensor forward(const ForwardInputs& inputs);

@@ -35,6 +35,10 @@ const char* op_name(OpKind op) {
     case OpKind::kRope: return "rope";
     case OpKind::kAttention: return "attention";
     case OpKind::kGatherRows: return "gather_rows";
+    case OpKind::kLinearFused: return "linear_fused";
+    case OpKind::kAttentionFused: return "attention_fused";
+    case OpKind::kAddNorm: return "add_norm";
+    case OpKind::kGlu: return "glu";
   }
   return "?";
 }
@@ -84,6 +88,22 @@ int Graph::add_node(OpKind op, const std::string& name, std::vector<int> inputs,
 }
 
 void Graph::mark_output(int value) { outputs_.push_back(value); }
+
+int Graph::add_value(const std::string& name, DType dtype, SymShape shape) {
+  values_.push_back({name, dtype, std::move(shape), -1, {}});
+  return static_cast<int>(values_.size()) - 1;
+}
+
+void Graph::replace_nodes(std::vector<Node> nodes) {
+  for (auto& v : values_) {
+    if (!v.constant.defined()) v.producer = -1;
+  }
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    for (int in : nodes[i].inputs) KPT_CHECK(in >= 0 && in < static_cast<int>(values_.size()), "node input out of range: " + nodes[i].name);
+    values_[static_cast<size_t>(nodes[i].output)].producer = static_cast<int>(i);
+  }
+  nodes_ = std::move(nodes);
+}
 
 int Graph::find_input(const std::string& name) const {
   for (int id : inputs_) {

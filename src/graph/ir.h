@@ -44,6 +44,11 @@ enum class OpKind {
   kRope,        // (x [B, S, heads*hd], positions [B, S]) attrs n_heads, head_dim, inv_freq
   kAttention,   // (q, k, v) over the paged KV cache; attrs layer, n_heads, n_kv_heads, head_dim, causal, scale
   kGatherRows,  // (x [B, S, H], rows [B, R]) -> [B, R, H]
+  // Fused kinds, made only by graph/passes (never by model builders):
+  kLinearFused,     // (x, w, [bias], [residual]) attrs has_bias, act (OpKind of an activation or -1), has_residual
+  kAttentionFused,  // (qkv) packed or (q, k, v); [positions] when rope; attrs as kAttention + packed, rope, inv_freq
+  kAddNorm,         // (a, b, gamma, [beta]) -> norm(a + b); attrs eps, rms (1: RMSNorm, 0: LayerNorm)
+  kGlu,             // (gate_up [.., 2F]) -> act(gate) * up [.., F]; attrs act (OpKind)
 };
 const char* op_name(OpKind op);
 
@@ -76,6 +81,10 @@ class Graph {
   int add_node(OpKind op, const std::string& name, std::vector<int> inputs, DType dtype, SymShape shape,
                std::map<std::string, AttrValue> attrs = {});
   void mark_output(int value);
+  // For passes: a fresh value with no producer yet, and a whole new node list (producers are
+  // recomputed; values no node produces any more stay in the table, unused).
+  int add_value(const std::string& name, DType dtype, SymShape shape);
+  void replace_nodes(std::vector<Node> nodes);
 
   const std::vector<Value>& values() const { return values_; }
   const Value& value(int id) const { return values_.at(static_cast<size_t>(id)); }

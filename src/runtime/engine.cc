@@ -1,4 +1,5 @@
 // kpt::Engine: the public face of loading and running a model.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include "core/threading.h"
 #include "kpt/engine.h"
 #include "kpt/tokenizer.h"
+#include "optimize/levels.h"
 #include "runtime/generator.h"
 #include "runtime/session.h"
 
@@ -85,6 +87,47 @@ void apply_generation_config(const std::string& dir, ModelInfo& info) {
   if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) info.bos_token_id = j["bos_token_id"].get<int64_t>();
 }
 
+// production: each candidate level is built, timed on sample inputs (median of 3) and compared
+// with reference; the fastest within the accuracy budget wins (optimize::choose_production).
+Level choose_production_level(const io::HfConfig& config, const io::WeightStore& store, const std::string& device,
+                              int64_t vocab, std::vector<std::string>& report) {
+  ForwardInputs sample;
+  uint64_t state = 42;
+  for (int r = 0; r < 2; ++r) {
+    std::vector<int64_t> row;
+    for (int t = 0; t < 32; ++t) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      row.push_back(static_cast<int64_t>((state >> 33) % static_cast<uint64_t>(vocab)));
+    }
+    sample.input_ids.push_back(row);
+  }
+  auto session_at = [&](Level l) {
+    models::BuiltModel m = models::build_model(config, store);
+    if (l != Level::kReference) optimize::apply_level(m.graph, l, device);
+    return std::make_unique<runtime::Session>(std::move(m), CompileOptions{device, l});
+  };
+  auto ref_session = session_at(Level::kReference);
+  const Tensor ref = ref_session->forward(sample);
+  const bool causal = ref_session->info().causal_lm;
+  auto measure = [&](Level l) {
+    auto s = session_at(l);
+    optimize::CandidateResult r;
+    r.level = l;
+    Tensor out = s->forward(sample);  // warm-up, also the accuracy sample
+    std::vector<double> ms;
+    for (int i = 0; i < 3; ++i) {
+      auto t = std::chrono::steady_clock::now();
+      s->forward(sample);
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    r.ms = ms[1];
+    r.agreement = optimize::compare_outputs(ref.data<float>(), out.data<float>(), ref.numel() / ref.dim(-1), ref.dim(-1), causal);
+    return r;
+  };
+  return optimize::choose_production(measure, optimize::Budget{}, report);
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -94,6 +137,8 @@ struct Engine::Impl {
   std::unique_ptr<runtime::Session> session;
   std::unique_ptr<Tokenizer> tokenizer;
   double load_ms = 0;
+  std::vector<std::string> pass_report;  // what the level's passes changed
+  Level effective_level = Level::kReference;  // production resolves to a measured candidate
 };
 
 Engine::Engine() : impl_(std::make_unique<Impl>()) {}
@@ -106,11 +151,6 @@ std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const EngineO
   e->impl_->model_dir = model_dir;
   e->impl_->options = options;
   e->impl_->device = resolve_device(options.device);
-  if (options.level != Level::kReference) {
-    throw Error(ErrorCode::kUnsupported,
-                fmt::format("optimization level '{}' is not available in this build yet; available: reference",
-                            level_name(options.level)));
-  }
   if (options.num_threads > 0) set_num_threads(options.num_threads);
 
   io::HfConfig config = io::HfConfig::load(model_dir);
@@ -118,9 +158,19 @@ std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const EngineO
   io::WeightStore store = io::WeightStore::open_dir(model_dir);
   models::BuiltModel model = models::build_model(config, store);
   apply_generation_config(model_dir, model.info);
+  // Levels are pass lists run on the graph for the device; production measures the candidates.
+  Level level = options.level;
+  if (level == Level::kProduction) {
+    level = choose_production_level(config, store, e->impl_->device, model.info.vocab_size, e->impl_->pass_report);
+  }
+  if (level != Level::kReference) {
+    for (auto& line : optimize::apply_level(model.graph, level, e->impl_->device)) e->impl_->pass_report.push_back(line);
+  }
+  for (const auto& line : e->impl_->pass_report) log_info("pass: {}", line);
+  e->impl_->effective_level = level;
   CompileOptions co;
   co.device = e->impl_->device;
-  co.level = options.level;
+  co.level = level;
   e->impl_->session = std::make_unique<runtime::Session>(std::move(model), co);
 
   fs::path tok = fs::path(model_dir) / "tokenizer.json";
@@ -139,6 +189,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const EngineO
 }
 
 const ModelInfo& Engine::info() const { return impl_->session->info(); }
+std::vector<std::string> Engine::pass_report() const { return impl_->pass_report; }
 const std::string& Engine::device() const { return impl_->device; }
 const Tokenizer* Engine::tokenizer() const { return impl_->tokenizer.get(); }
 std::string Engine::graph_dump() const { return impl_->session->graph().dump(); }
@@ -154,6 +205,10 @@ std::string Engine::describe() const {
   s += fmt::format("level        {} on {} ({} threads)\n", level_name(impl_->options.level), impl_->device, num_threads());
   s += fmt::format("tokenizer    {}\n", impl_->tokenizer ? "tokenizer.json" : "none (ids only)");
   s += fmt::format("graph        {} nodes\n", impl_->session->graph().nodes().size());
+  if (impl_->effective_level != impl_->options.level) {
+    s += fmt::format("chosen level {}\n", level_name(impl_->effective_level));
+  }
+  for (const auto& line : impl_->pass_report) s += fmt::format("pass         {}\n", line);
   return s;
 }
 

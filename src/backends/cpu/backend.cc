@@ -15,6 +15,11 @@ bool supports(const graph::Node& node) {
     case OpKind::kInput:
     case OpKind::kWeight:
       return false;  // not nodes
+    case OpKind::kLinearFused:
+    case OpKind::kAttentionFused:
+    case OpKind::kAddNorm:
+    case OpKind::kGlu:
+      return false;  // fused kinds run on the fast executable (fast_backend.cc), never on the oracle
     default:
       return true;
   }
@@ -151,7 +156,11 @@ std::vector<Tensor> CpuExecutable::run(const std::map<std::string, Tensor>& inpu
         break;
       case OpKind::kInput:
       case OpKind::kWeight:
-        KPT_CHECK(false, "input/weight as a node");
+      case OpKind::kLinearFused:
+      case OpKind::kAttentionFused:
+      case OpKind::kAddNorm:
+      case OpKind::kGlu:
+        KPT_CHECK(false, "input/weight/fused op on the reference executable");
     }
     vals[static_cast<size_t>(n.output)] = std::move(out);
     for (int v : n.inputs) {

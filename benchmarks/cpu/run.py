@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""KernelPyTorch CPU levels vs PyTorch eager and ONNX Runtime, side by side in one script.
+
+Workloads (BENCHMARKS.md, the ones that fit a 2-core machine):
+  encoders: all-MiniLM-L6-v2 (real weights, models/minilm-l6) and bert-base (official config,
+            random weights) at batch 1 and 8, seq 128: time of one forward.
+  decoders: gpt2 (official config, random weights) and SmolLM2-135M (real weights,
+            models/smollm2-135m): greedy decode of 128 new tokens after a 16-token prompt, batch 1.
+Engines run interleaved: for each round, each workload, each engine in turn, so load from other
+processes on the machine hits all of them alike. Reported: median over all timed runs.
+
+  python3 benchmarks/cpu/run.py [--rounds 3] [--reps 5] [--build build-cpu] [--json out.json]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / ".cache" / "bench_cpu"  # git-ignored: random-weight models and ONNX exports
+
+BERT_BASE = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                 intermediate_size=3072, hidden_act="gelu", max_position_embeddings=512, type_vocab_size=2)
+
+
+def ids_row(n, vocab, seed):
+    """The same pseudo-random ids as kpt_cpu_bench.cc (LCG), so every engine sees equal inputs."""
+    row = []
+    for _ in range(n):
+        seed = (seed * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        row.append(1000 + (seed >> 33) % max(vocab - 2000, 1))
+    return row
+
+
+def prepare_models():
+    import torch
+    from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
+    CACHE.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    bert = CACHE / "bert-base-random"
+    if not (bert / "config.json").exists():
+        BertModel(BertConfig(**BERT_BASE)).eval().save_pretrained(bert)
+    gpt2 = CACHE / "gpt2-random"
+    if not (gpt2 / "config.json").exists():
+        GPT2LMHeadModel(GPT2Config()).eval().save_pretrained(gpt2)  # GPT2Config() is gpt2 (124M)
+    return {
+        "minilm-l6": ROOT / "models" / "minilm-l6",
+        "bert-base": bert,
+        "gpt2": gpt2,
+        "smollm2-135m": ROOT / "models" / "smollm2-135m",
+    }
+
+
+class Torch:
+    name = "pytorch-eager"
+
+    def __init__(self):
+        import torch
+        torch.set_num_threads(os.cpu_count())
+        self.torch = torch
+        self.models = {}
+
+    def model(self, path, causal):
+        from transformers import AutoModel, AutoModelForCausalLM
+        key = str(path)
+        if key not in self.models:
+            cls = AutoModelForCausalLM if causal else AutoModel
+            self.models[key] = cls.from_pretrained(path, dtype=self.torch.float32).eval()
+        return self.models[key]
+
+    def encode(self, path, batch, seq, reps):
+        m = self.model(path, False)
+        ids = self.torch.tensor([ids_row(seq, m.config.vocab_size, 7 + r) for r in range(batch)])
+        out = []
+        with self.torch.inference_mode():
+            for i in range(2 + reps):
+                t = time.perf_counter()
+                m(input_ids=ids, attention_mask=self.torch.ones_like(ids))
+                if i >= 2:
+                    out.append((time.perf_counter() - t) * 1e3)
+        return out
+
+    def decode(self, path, prompt_len, new_tokens, reps):
+        m = self.model(path, True)
+        ids = self.torch.tensor([ids_row(prompt_len, m.config.vocab_size, 11)])
+        kw = dict(do_sample=False, min_new_tokens=new_tokens, pad_token_id=0, attention_mask=self.torch.ones_like(ids))
+        out = []
+        with self.torch.inference_mode():
+            m.generate(ids, max_new_tokens=8, **{**kw, "min_new_tokens": 8})
+            for _ in range(reps):
+                t = time.perf_counter()
+                m.generate(ids, max_new_tokens=new_tokens, **kw)
+                out.append((time.perf_counter() - t) * 1e3)
+        return out
+
+
+class Ort:
+    """ONNX Runtime with its transformer graph optimizations (attention/LayerNorm/GELU fusion)."""
+    name = "onnxruntime"
+
+    def __init__(self):
+        import onnxruntime
+        self.ort = onnxruntime
+        self.sessions = {}
+
+    def session(self, path):
+        key = str(path)
+        if key in self.sessions:
+            return self.sessions[key]
+        import torch
+        from transformers import AutoConfig, AutoModel
+        from onnxruntime.transformers.optimizer import optimize_model
+        cfg = AutoConfig.from_pretrained(path)
+        raw = CACHE / f"{Path(path).name}.onnx"
+        opt = CACHE / f"{Path(path).name}.opt.onnx"
+        if not opt.exists():
+            m = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
+            ids = torch.ones(1, 16, dtype=torch.long)
+            class Wrap(torch.nn.Module):  # positional inputs in a fixed order for the exporter
+                def __init__(self, inner):
+                    super().__init__()
+                    self.inner = inner
+
+                def forward(self, input_ids, attention_mask, token_type_ids):
+                    return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                      token_type_ids=token_type_ids).last_hidden_state
+
+            torch.onnx.export(Wrap(m), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(raw), dynamo=False,
+                              input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["last_hidden_state"],
+                              dynamic_axes={n: {0: "b", 1: "s"} for n in ["input_ids", "attention_mask", "token_type_ids", "last_hidden_state"]},
+                              opset_version=17)
+            o = optimize_model(str(raw), model_type="bert", num_heads=cfg.num_attention_heads, hidden_size=cfg.hidden_size)
+            o.save_model_to_file(str(opt))
+        so = self.ort.SessionOptions()
+        so.intra_op_num_threads = os.cpu_count()
+        so.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        s = self.ort.InferenceSession(str(opt), so, providers=["CPUExecutionProvider"])
+        self.sessions[key] = (s, cfg)
+        return self.sessions[key]
+
+    def encode(self, path, batch, seq, reps):
+        import numpy as np
+        s, cfg = self.session(path)
+        ids = np.array([ids_row(seq, cfg.vocab_size, 7 + r) for r in range(batch)], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        feed = {k: v for k, v in feed.items() if k in {i.name for i in s.get_inputs()}}
+        out = []
+        for i in range(2 + reps):
+            t = time.perf_counter()
+            s.run(None, feed)
+            if i >= 2:
+                out.append((time.perf_counter() - t) * 1e3)
+        return out
+
+
+class Kpt:
+    def __init__(self, build, level):
+        self.bin = ROOT / build / "tests" / "cpp" / "cpu" / "kpt_cpu_bench"
+        self.level = level
+        self.name = f"kpt-{level}"
+        self.passes = {}
+
+    def _run(self, path, mode, a, b, reps):
+        r = subprocess.run([str(self.bin), str(path), self.level, mode, str(a), str(b), str(reps)],
+                           capture_output=True, text=True, check=True)
+        j = json.loads(r.stdout)
+        self.passes[str(path)] = j["passes"]
+        return j["times_ms"]
+
+    def encode(self, path, batch, seq, reps):
+        return self._run(path, "encode", batch, seq, reps)
+
+    def decode(self, path, prompt_len, new_tokens, reps):
+        return self._run(path, "decode", prompt_len, new_tokens, reps)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--build", default="build-cpu")
+    ap.add_argument("--levels", default="conservative,aggressive")
+    ap.add_argument("--only", default="", help="comma-separated workload names to run")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    models = prepare_models()
+    torch_e, ort_e = Torch(), Ort()
+    kpts = [Kpt(args.build, l) for l in args.levels.split(",")]
+    workloads = [
+        ("minilm-l6 b1 s128", "encode", models["minilm-l6"], 1, 128, [torch_e, ort_e] + kpts),
+        ("minilm-l6 b8 s128", "encode", models["minilm-l6"], 8, 128, [torch_e, ort_e] + kpts),
+        ("bert-base b1 s128", "encode", models["bert-base"], 1, 128, [torch_e, ort_e] + kpts),
+        ("bert-base b8 s128", "encode", models["bert-base"], 8, 128, [torch_e, ort_e] + kpts),
+        ("gpt2 decode 128", "decode", models["gpt2"], 16, 128, [torch_e] + kpts),
+        ("smollm2-135m decode 128", "decode", models["smollm2-135m"], 16, 128, [torch_e] + kpts),
+    ]
+    if args.only:
+        keep = set(args.only.split(","))
+        workloads = [w for w in workloads if w[0] in keep]
+    times = {}
+    loads = []
+    for rnd in range(args.rounds):
+        loads.append(os.getloadavg()[0])
+        for name, mode, path, a, b, engines in workloads:
+            for e in engines:
+                fn = e.encode if mode == "encode" else e.decode
+                t = fn(path, a, b, args.reps)
+                times.setdefault(name, {}).setdefault(e.name, []).extend(t)
+                print(f"round {rnd} {name:26s} {e.name:20s} median {statistics.median(t):9.1f} ms", flush=True)
+    loads.append(os.getloadavg()[0])
+    print(f"\n1-min load average at round starts/end: {', '.join(f'{l:.2f}' for l in loads)}")
+    print(f"\n| workload | engine | median ms | min..max ms | n | vs pytorch-eager | vs onnxruntime |")
+    print("|---|---|---|---|---|---|---|")
+    result = {"load": loads, "rounds": args.rounds, "reps": args.reps, "workloads": {}}
+    for name, mode, path, a, b, engines in workloads:
+        med = {k: statistics.median(v) for k, v in times[name].items()}
+        for k, v in times[name].items():
+            pt = med.get("pytorch-eager")
+            ox = med.get("onnxruntime")
+            r1 = f"{pt / med[k]:.2f}x" if pt else ""
+            r2 = f"{ox / med[k]:.2f}x" if ox else ""
+            unit = "" if mode == "encode" else f" ({med[k] / b:.2f} ms/token)"
+            print(f"| {name} | {k} | {med[k]:.1f}{unit} | {min(v):.1f}..{max(v):.1f} | {len(v)} | {r1} | {r2} |")
+        result["workloads"][name] = {"median_ms": med, "times_ms": times[name]}
+    for k in kpts:
+        for p, lines in k.passes.items():
+            print(f"\n{k.name} on {Path(p).name}:\n  " + "\n  ".join(lines))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+#include "backends/cpu/fast_backend.h"
+
+#include <array>
+
+#include <fmt/format.h>
+
+#include "backends/cpu/kernels/fast_kernels.h"
+#include "backends/cpu/kernels/gemm_onednn.h"
+#include "backends/cpu/kernels/kernels.h"
+
+namespace kpt::cpu {
+
+using graph::OpKind;
+
+namespace {
+
+// Rows at or below which an int8-quantized linear uses the weight-only int8 kernel.
+constexpr int64_t kInt8MaxRows = 8;
+
+struct LinearPlan {
+  std::unique_ptr<fast::OnednnLinear> gemm;
+  const int8_t* w_int8 = nullptr;  // [n_out, n_in] when the quantize pass ran
+  const float* w_scale = nullptr;  // [n_out]
+  const float* bias = nullptr;
+  int64_t act = -1;
+  bool residual = false;
+  int64_t n_in = 0, n_out = 0;
+};
+
+class FastCpuExecutable final : public Executable {
+ public:
+  FastCpuExecutable(const graph::Graph& graph, const KvLayout& kv);
+  std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) override;
+  std::string device() const override { return "cpu"; }
+
+ private:
+  void reserve(int64_t n_blocks);
+  Tensor output_tensor(const graph::Node& n, Shape shape);
+
+  const graph::Graph& graph_;
+  KvLayout kv_;
+  std::vector<int> last_use_;
+  std::vector<std::unique_ptr<LinearPlan>> linear_;  // per node, null for non-GEMM nodes
+  std::vector<std::shared_ptr<Storage>> slots_;      // reused activation buffers (memory_plan)
+  std::vector<std::vector<float>> k_, v_;
+  int64_t n_blocks_ = 0;
+};
+
+FastCpuExecutable::FastCpuExecutable(const graph::Graph& graph, const KvLayout& kv) : graph_(graph), kv_(kv) {
+  k_.resize(static_cast<size_t>(kv.n_layers));
+  v_.resize(static_cast<size_t>(kv.n_layers));
+  last_use_.assign(graph.values().size(), -1);
+  linear_.resize(graph.nodes().size());
+  int64_t n_slots = 0;
+  for (size_t i = 0; i < graph.nodes().size(); ++i) {
+    const auto& n = graph.nodes()[i];
+    if (n.op == OpKind::kInput || n.op == OpKind::kWeight) {
+      throw Error(ErrorCode::kUnsupported, fmt::format("fast CPU backend: {} ({}) as a node", graph::op_name(n.op), n.name));
+    }
+    for (int v : n.inputs) last_use_[static_cast<size_t>(v)] = static_cast<int>(i);
+    if (n.attrs.count("slot")) n_slots = std::max(n_slots, n.attr_int("slot") + 1);
+    if (n.op != OpKind::kLinear && n.op != OpKind::kLinearFused) continue;
+    const Tensor& w = graph.value(n.inputs[1]).constant;  // [out, in]
+    KPT_CHECK(w.defined() && w.rank() == 2 && w.dtype() == DType::kF32, "linear weight must be a constant f32 matrix: " + n.name);
+    auto p = std::make_unique<LinearPlan>();
+    p->n_out = w.dim(0);
+    p->n_in = w.dim(1);
+    const bool fused = n.op == OpKind::kLinearFused;
+    const bool has_bias = fused ? n.attr_int("has_bias") != 0 : n.inputs.size() > 2;
+    if (has_bias) p->bias = graph.value(n.inputs[2]).constant.data<float>();
+    p->act = fused ? n.attr_int("act") : -1;
+    p->residual = fused && n.attr_int("has_residual") != 0;
+    if (n.attrs.count("w_int8")) {
+      p->w_int8 = graph.value(static_cast<int>(n.attr_int("w_int8"))).constant.data<int8_t>();
+      p->w_scale = graph.value(static_cast<int>(n.attr_int("w_scale"))).constant.data<float>();
+    }
+    p->gemm = std::make_unique<fast::OnednnLinear>(w.data<float>(), p->n_out, p->n_in, p->bias, p->act, p->residual);
+    linear_[i] = std::move(p);
+  }
+  for (int v : graph.outputs()) last_use_[static_cast<size_t>(v)] = static_cast<int>(graph.nodes().size());
+  slots_.resize(static_cast<size_t>(n_slots));
+}
+
+void FastCpuExecutable::reserve(int64_t n_blocks) {
+  if (n_blocks <= n_blocks_) return;
+  const size_t per_block = static_cast<size_t>(kv_.block_size * kv_.n_kv_heads * kv_.head_dim);
+  for (size_t l = 0; l < k_.size(); ++l) {
+    k_[l].resize(per_block * static_cast<size_t>(n_blocks));
+    v_[l].resize(per_block * static_cast<size_t>(n_blocks));
+  }
+  n_blocks_ = n_blocks;
+}
+
+Tensor FastCpuExecutable::output_tensor(const graph::Node& n, Shape shape) {
+  const DType dtype = graph_.value(n.output).dtype;
+  auto it = n.attrs.find("slot");
+  const int64_t slot = it == n.attrs.end() ? -1 : std::get<int64_t>(it->second);
+  if (slot < 0) return Tensor::empty(dtype, std::move(shape));
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  auto& s = slots_[static_cast<size_t>(slot)];
+  if (!s || s->size_bytes() < bytes) s = Storage::allocate(bytes);  // grows only on a larger shape
+  return Tensor(s, dtype, std::move(shape));
+}
+
+std::vector<Tensor> FastCpuExecutable::run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) {
+  reserve(kv.capacity_blocks);
+  AttentionContext ctx;
+  ctx.block_size = kv_.block_size;
+  ctx.n_kv_heads = kv_.n_kv_heads;
+  ctx.head_dim = kv_.head_dim;
+  for (size_t l = 0; l < k_.size(); ++l) {
+    ctx.k_pool.push_back(k_[l].data());
+    ctx.v_pool.push_back(v_[l].data());
+  }
+  ctx.seqs = kv.seqs;
+  std::array<int64_t, graph::kNumSyms> sym{};
+  sym.fill(-1);
+  std::vector<Tensor> vals(graph_.values().size());
+  auto concrete = [&](const graph::SymShape& s) {
+    Shape out;
+    for (const auto& d : s) {
+      const int64_t v = d.sym == graph::Sym::kNone ? d.value : sym[static_cast<size_t>(d.sym)];
+      KPT_CHECK(v >= 0, "unbound symbolic dimension");
+      out.push_back(v);
+    }
+    return out;
+  };
+  for (int id : graph_.inputs()) {
+    const auto& val = graph_.value(id);
+    auto it = inputs.find(val.name);
+    KPT_CHECK(it != inputs.end(), "missing graph input " + val.name);
+    const Tensor& t = it->second;
+    KPT_CHECK(t.dtype() == val.dtype && t.rank() == static_cast<int>(val.shape.size()), "input " + val.name + " dtype/rank");
+    for (size_t i = 0; i < val.shape.size(); ++i) {
+      const auto& d = val.shape[i];
+      if (d.sym == graph::Sym::kNone) {
+        KPT_CHECK(d.value == t.shape()[i], "input " + val.name + " has a wrong static dimension");
+      } else {
+        int64_t& bound = sym[static_cast<size_t>(d.sym)];
+        KPT_CHECK(bound < 0 || bound == t.shape()[i], "input " + val.name + " disagrees on a symbolic dimension");
+        bound = t.shape()[i];
+      }
+    }
+    vals[static_cast<size_t>(id)] = t;
+  }
+  for (size_t id = 0; id < graph_.values().size(); ++id) {
+    if (graph_.values()[id].constant.defined()) vals[id] = graph_.values()[id].constant;
+  }
+
+  const auto& nodes = graph_.nodes();
+  for (size_t ni = 0; ni < nodes.size(); ++ni) {
+    const auto& n = nodes[ni];
+    Tensor out = output_tensor(n, concrete(graph_.value(n.output).shape));
+    auto in = [&](size_t i) -> const Tensor& { return vals[static_cast<size_t>(n.inputs[i])]; };
+    auto f = [&](size_t i) { return in(i).data<float>(); };
+    float* o = out.data<float>();
+    const int64_t numel = out.numel();
+    const int64_t last = out.rank() > 0 ? out.dim(-1) : 1;
+    switch (n.op) {
+      case OpKind::kEmbedding: embedding(f(0), in(0).dim(1), in(1).data<int64_t>(), in(1).numel(), o); break;
+      case OpKind::kAdd: add(f(0), f(1), numel, o); break;
+      case OpKind::kMul: mul(f(0), f(1), numel, o); break;
+      case OpKind::kGeluErf:
+      case OpKind::kGeluTanh:
+      case OpKind::kSilu:
+      case OpKind::kRelu: fast::activation(static_cast<int64_t>(n.op), f(0), numel, o); break;
+      case OpKind::kLayerNorm:
+        fast::add_norm(f(0), nullptr, f(1), f(2), numel / last, last, n.attr_double("eps"), false, o);
+        break;
+      case OpKind::kRmsNorm:
+        fast::add_norm(f(0), nullptr, f(1), nullptr, numel / last, last, n.attr_double("eps"), true, o);
+        break;
+      case OpKind::kAddNorm: {
+        const bool rms = n.attr_int("rms") != 0;
+        fast::add_norm(f(0), f(1), f(2), rms ? nullptr : f(3), numel / last, last, n.attr_double("eps"), rms, o);
+        break;
+      }
+      case OpKind::kGlu: fast::glu(f(0), numel / last, last, n.attr_int("act"), o); break;
+      case OpKind::kLinear:
+      case OpKind::kLinearFused: {
+        LinearPlan& p = *linear_[ni];
+        const int64_t rows = in(0).numel() / p.n_in;
+        const float* residual = p.residual ? f(n.inputs.size() - 1) : nullptr;
+        if (p.w_int8 != nullptr && rows <= kInt8MaxRows) {
+          fast::gemm_int8_weights(f(0), p.w_int8, p.w_scale, p.bias, residual, p.act, rows, p.n_in, p.n_out, o);
+        } else {
+          p.gemm->run(f(0), rows, residual, o);
+        }
+        break;
+      }
+      case OpKind::kRope: {
+        const auto& inv = n.attr_doubles("inv_freq");
+        rope(f(0), in(1).data<int64_t>(), in(1).numel(), n.attr_int("n_heads"), n.attr_int("head_dim"), inv.data(), o);
+        break;
+      }
+      case OpKind::kAttention:
+      case OpKind::kAttentionFused: {
+        const bool fused = n.op == OpKind::kAttentionFused;
+        const bool packed = fused && n.attr_int("packed") != 0;
+        const bool with_rope = fused && n.attr_int("rope") != 0;
+        const int64_t nh = n.attr_int("n_heads"), nkv = n.attr_int("n_kv_heads"), hd = n.attr_int("head_dim");
+        fast::AttentionArgs a;
+        a.batch = in(0).dim(0);
+        a.seq = in(0).dim(1);
+        a.n_heads = nh;
+        if (packed) {  // [B, S, (nh + 2 nkv) hd]
+          a.q = f(0);
+          a.k = f(0) + nh * hd;
+          a.v = f(0) + (nh + nkv) * hd;
+          a.q_stride = a.kv_stride = (nh + 2 * nkv) * hd;
+        } else {
+          a.q = f(0);
+          a.k = f(1);
+          a.v = f(2);
+          a.q_stride = nh * hd;
+          a.kv_stride = nkv * hd;
+        }
+        if (with_rope) {
+          a.positions = in(packed ? 1 : 3).data<int64_t>();
+          a.inv_freq = n.attr_doubles("inv_freq").data();
+        }
+        a.causal = n.attr_int("causal") != 0;
+        a.scale = n.attr_double("scale");
+        a.window = n.attr_int("window");
+        a.layer = n.attr_int("layer");
+        a.out = o;
+        fast::attention_tiled(a, ctx);
+        break;
+      }
+      case OpKind::kGatherRows:
+        gather_rows(f(0), in(1).data<int64_t>(), in(0).dim(0), in(0).dim(1), in(1).dim(1), in(0).dim(2), o);
+        break;
+      case OpKind::kInput:
+      case OpKind::kWeight: KPT_CHECK(false, "input/weight as a node");
+    }
+    vals[static_cast<size_t>(n.output)] = std::move(out);
+    for (int v : n.inputs) {
+      if (last_use_[static_cast<size_t>(v)] == static_cast<int>(ni) && !graph_.value(v).constant.defined()) {
+        vals[static_cast<size_t>(v)] = Tensor();
+      }
+    }
+  }
+  std::vector<Tensor> outs;
+  for (int v : graph_.outputs()) outs.push_back(vals[static_cast<size_t>(v)]);
+  return outs;
+}
+
+}  // namespace
+
+std::unique_ptr<Executable> compile_fast(const graph::Graph& graph, const KvLayout& kv) {
+  return std::make_unique<FastCpuExecutable>(graph, kv);
+}
+
+}  // namespace kpt::cpu

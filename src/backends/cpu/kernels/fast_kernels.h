@@ -1,0 +1,50 @@
+// Fast CPU kernels used by the fast executable (conservative and higher levels). Each has a
+// reference twin in kernels.h that the tests in tests/cpp/cpu compare it with. Hot loops are
+// compiled twice (x86-64-v3: AVX2+FMA, and the portable baseline) and picked at load time by
+// the CPU's features (GCC target_clones); threads come from the one OpenMP pool.
+#pragma once
+
+#include <cstdint>
+
+#include "backends/cpu/backend.h"
+
+namespace kpt::cpu::fast {
+
+// Activation codes are graph::OpKind values of kGeluErf/kGeluTanh/kSilu/kRelu, or -1 for none.
+void activation(int64_t act, const float* x, int64_t n, float* out);
+
+// out [rows, dim] = norm(a + b) (b may be null). rms: RMSNorm (beta ignored), else LayerNorm.
+void add_norm(const float* a, const float* b, const float* gamma, const float* beta, int64_t rows, int64_t dim,
+              double eps, bool rms, float* out);
+
+// x [rows, 2F] = [gate | up] -> out [rows, F] = act(gate) * up.
+void glu(const float* x, int64_t rows, int64_t f, int64_t act, float* out);
+
+// Attention over the paged KV cache that never stores the [S, S] score matrix: for each query
+// tile and each cache block it computes the block's scores, updates the running max / sum /
+// output (online softmax), and moves on. Grouped-query heads that share a KV head read each
+// key once. RoPE (when positions != null) is applied to Q and K on the way in; K/V of this step
+// are written into the cache first. Row strides let q/k/v be views into one packed QKV GEMM output.
+struct AttentionArgs {
+  const float* q = nullptr;  // [B, S, n_heads, hd] rows of q_stride floats
+  const float* k = nullptr;  // [B, S, n_kv, hd] rows of kv_stride floats
+  const float* v = nullptr;
+  int64_t q_stride = 0;
+  int64_t kv_stride = 0;
+  const int64_t* positions = nullptr;  // [B, S] or null: no RoPE
+  const double* inv_freq = nullptr;    // [hd / 2]
+  int64_t batch = 0, seq = 0, n_heads = 0;
+  bool causal = true;
+  double scale = 1.0;
+  int64_t window = 0;  // 0: none
+  int64_t layer = 0;
+  float* out = nullptr;  // [B, S, n_heads, hd]
+};
+void attention_tiled(const AttentionArgs& args, const AttentionContext& ctx);
+
+// Weight-only int8 GEMM for few rows (decode): out [rows, n_out] = x [rows, n_in] .
+// (scale[o] * q[o, :])^T + bias, then act, then + residual [rows, n_out].
+void gemm_int8_weights(const float* x, const int8_t* q, const float* scale, const float* bias, const float* residual,
+                       int64_t act, int64_t rows, int64_t n_in, int64_t n_out, float* out);
+
+}  // namespace kpt::cpu::fast

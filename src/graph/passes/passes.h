@@ -1,0 +1,31 @@
+// Graph passes: each rewrites the graph in place and returns the lines of its report (what it
+// changed, e.g. "packed QKV 12/12 layers"), empty when nothing applied. Passes run in the order
+// optimize/levels.cc lists them; the fused op kinds they create run on the fast CPU executable.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "graph/ir.h"
+
+namespace kpt::graph::passes {
+
+using Report = std::vector<std::string>;
+
+// rope(q), rope(k), attention(q, k, v) -> attention_fused(q, k, v, positions): one kernel that
+// applies RoPE, writes the KV cache and attends with a tiled online softmax.
+Report fuse_attention(Graph& g);
+// Three linears of one input feeding an attention_fused -> one GEMM over packed [Wq; Wk; Wv].
+Report fuse_qkv(Graph& g);
+// act(linear_gate(x)) * linear_up(x) -> glu(linear([Wg; Wu])(x)).
+Report fuse_glu(Graph& g);
+// norm(a + b) where the sum has no other reader -> add_norm(a, b).
+Report fuse_residual_norm(Graph& g);
+// linear -> activation and linear -> add(residual) -> linear_fused with GEMM post-ops.
+Report fuse_epilogue(Graph& g);
+// Assigns every intermediate value a reusable buffer ("slot" attribute on its node).
+Report memory_plan(Graph& g);
+// Weight-only int8 (per output channel, symmetric) for linears; adds "w_int8" and "w_scale" inputs.
+Report quantize_int8(Graph& g);
+
+}  // namespace kpt::graph::passes

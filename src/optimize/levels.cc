@@ -1,0 +1,117 @@
+#include "optimize/levels.h"
+
+#include <cpuid.h>
+
+#include <fmt/format.h>
+
+#include "graph/passes/passes.h"
+#include "kpt/status.h"
+
+namespace kpt::optimize {
+
+namespace gp = graph::passes;
+
+std::string CpuFeatures::summary() const {
+  std::string s;
+  auto add = [&](bool on, const char* name) {
+    if (!on) return;
+    if (!s.empty()) s.push_back(' ');
+    s.append(name);
+  };
+  add(avx2, "avx2");
+  add(fma, "fma");
+  add(avx512f, "avx512f");
+  add(avx512_vnni, "avx512_vnni");
+  add(avx_vnni, "avx_vnni");
+  add(avx512_bf16, "avx512_bf16");
+  add(amx_bf16, "amx_bf16");
+  return s.empty() ? "none of avx2/avx512" : s;
+}
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures f = [] {
+    CpuFeatures c;
+    unsigned a = 0, b = 0, cx = 0, d = 0;
+    if (__get_cpuid_count(1, 0, &a, &b, &cx, &d)) c.fma = (cx >> 12) & 1;
+    if (__get_cpuid_count(7, 0, &a, &b, &cx, &d)) {
+      c.avx2 = (b >> 5) & 1;
+      c.avx512f = (b >> 16) & 1;
+      c.avx512_vnni = (cx >> 11) & 1;
+      c.amx_bf16 = (d >> 22) & 1;
+    }
+    if (__get_cpuid_count(7, 1, &a, &b, &cx, &d)) {
+      c.avx_vnni = (a >> 4) & 1;
+      c.avx512_bf16 = (a >> 5) & 1;
+    }
+    return c;
+  }();
+  return f;
+}
+
+namespace {
+
+void append(std::vector<std::string>& report, const gp::Report& lines) {
+  report.insert(report.end(), lines.begin(), lines.end());
+}
+
+// bf16 where the CPU computes it natively; elsewhere the level keeps fp32 and says why.
+std::string precision_note(const std::string& device) {
+  const CpuFeatures& f = cpu_features();
+  if (device != "cpu") return "";
+  if (!f.avx512_bf16 && !f.amx_bf16) {
+    return fmt::format("bf16: not applied, fp32 kept: this CPU ({}) has neither AVX512_BF16 nor AMX-BF16, and "
+                       "oneDNN 2.6 has no bf16 matmul below avx512_core; emulated bf16 would be slower than fp32",
+                       f.summary());
+  }
+  return "bf16: this CPU has native bf16 but the bf16 GEMM path is not in this build yet; fp32 kept";
+}
+
+}  // namespace
+
+std::vector<std::string> apply_level(graph::Graph& graph, Level level, const std::string& device) {
+  std::vector<std::string> report;
+  if (level == Level::kReference) return report;
+  if (level == Level::kProduction) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "level production is chosen by measuring the candidates (choose_production), not by a pass list");
+  }
+  if (device != "cpu") {
+    // The graph passes here target the CPU executable; other backends apply the level themselves.
+    return {fmt::format("graph passes: none for {} (the {} backend applies level {} itself)", device, device,
+                        level_name(level))};
+  }
+  // Order matters: attention first (it absorbs RoPE), then QKV packing into the fused attention,
+  // gate/up packing, residual+norm, then epilogues on the remaining GEMMs.
+  append(report, gp::fuse_attention(graph));
+  append(report, gp::fuse_qkv(graph));
+  append(report, gp::fuse_glu(graph));
+  append(report, gp::fuse_residual_norm(graph));
+  append(report, gp::fuse_epilogue(graph));
+  if (level == Level::kBalanced || level == Level::kAggressive) {
+    std::string note = precision_note(device);
+    if (!note.empty()) report.push_back(note);
+  }
+  if (level == Level::kAggressive) append(report, gp::quantize_int8(graph));
+  append(report, gp::memory_plan(graph));
+  return report;
+}
+
+Level choose_production(const std::function<CandidateResult(Level)>& measure, const Budget& budget,
+                        std::vector<std::string>& report) {
+  Level best = Level::kConservative;
+  double best_ms = -1;
+  for (Level l : {Level::kConservative, Level::kBalanced, Level::kAggressive}) {
+    CandidateResult r = measure(l);
+    r.passes = within_budget(r.agreement, budget);
+    report.push_back(fmt::format("production candidate {}: {:.2f} ms, {} -> {}", level_name(l), r.ms,
+                                 r.agreement.summary(), r.passes ? "within budget" : "REJECTED (outside budget)"));
+    if (r.passes && (best_ms < 0 || r.ms < best_ms)) {
+      best = l;
+      best_ms = r.ms;
+    }
+  }
+  report.push_back(fmt::format("production chose {} (fastest within the accuracy budget)", level_name(best)));
+  return best;
+}
+
+}  // namespace kpt::optimize

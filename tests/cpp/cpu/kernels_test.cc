@@ -1,0 +1,216 @@
+// Fast kernels vs their reference twins on adversarial shapes: sizes that are not multiples of
+// the vector width, length 1, GQA groups of 3, padding, sliding windows, cache blocks that are
+// not contiguous, and prefill followed by decode.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backends/cpu/kernels/fast_kernels.h"
+#include "backends/cpu/kernels/kernels.h"
+#include "graph/ir.h"
+
+namespace kpt::test {
+
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(gen);
+  return v;
+}
+
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0, r = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    m = std::max(m, static_cast<double>(std::abs(a[i] - b[i])));
+    r = std::max(r, static_cast<double>(std::abs(b[i])));
+  }
+  return r > 0 ? m / r : m;
+}
+
+}  // namespace
+
+TEST(FastKernels, AddNormMatchesReference) {
+  for (int64_t dim : {1, 7, 8, 33, 771}) {
+    for (int64_t rows : {1, 5}) {
+      for (bool rms : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "dim " << dim << " rows " << rows << " rms " << rms);
+        auto a = randn(static_cast<size_t>(rows * dim), 1, 3.0f), b = randn(static_cast<size_t>(rows * dim), 2);
+        auto gamma = randn(static_cast<size_t>(dim), 3), beta = randn(static_cast<size_t>(dim), 4);
+        std::vector<float> sum(a.size()), ref(a.size()), ours(a.size());
+        cpu::add(a.data(), b.data(), static_cast<int64_t>(a.size()), sum.data());
+        if (rms) {
+          cpu::rms_norm(sum.data(), gamma.data(), rows, dim, 1e-6, ref.data());
+        } else {
+          cpu::layer_norm(sum.data(), gamma.data(), beta.data(), rows, dim, 1e-5, ref.data());
+        }
+        cpu::fast::add_norm(a.data(), b.data(), gamma.data(), beta.data(), rows, dim, rms ? 1e-6 : 1e-5, rms, ours.data());
+        EXPECT_LE(rel_diff(ours, ref), 1e-5);
+        // Without the residual it is the plain norm.
+        cpu::fast::add_norm(sum.data(), nullptr, gamma.data(), beta.data(), rows, dim, rms ? 1e-6 : 1e-5, rms, ours.data());
+        EXPECT_LE(rel_diff(ours, ref), 1e-5);
+      }
+    }
+  }
+}
+
+TEST(FastKernels, GluMatchesReference) {
+  using graph::OpKind;
+  for (int64_t f : {1, 9, 64, 1537}) {
+    for (OpKind act : {OpKind::kSilu, OpKind::kGeluErf, OpKind::kGeluTanh, OpKind::kRelu}) {
+      const int64_t rows = 3;
+      auto x = randn(static_cast<size_t>(rows * 2 * f), 5, 2.0f);
+      std::vector<float> ref(static_cast<size_t>(rows * f)), ours(ref.size());
+      for (int64_t r = 0; r < rows; ++r) {
+        std::vector<float> g(x.begin() + r * 2 * f, x.begin() + r * 2 * f + f), ga(static_cast<size_t>(f));
+        switch (act) {
+          case OpKind::kSilu: cpu::silu(g.data(), f, ga.data()); break;
+          case OpKind::kGeluErf: cpu::gelu_erf(g.data(), f, ga.data()); break;
+          case OpKind::kGeluTanh: cpu::gelu_tanh(g.data(), f, ga.data()); break;
+          default: cpu::relu(g.data(), f, ga.data()); break;
+        }
+        cpu::mul(ga.data(), x.data() + r * 2 * f + f, f, ref.data() + r * f);
+      }
+      cpu::fast::glu(x.data(), rows, f, static_cast<int64_t>(act), ours.data());
+      EXPECT_LE(rel_diff(ours, ref), 1e-6) << "f " << f << " act " << graph::op_name(act);
+    }
+  }
+}
+
+struct AttnCase {
+  int64_t batch, n_heads, n_kv, hd, block, prefill, decode;
+  bool causal, rope, padding;
+  int64_t window;
+};
+
+class FastAttention : public ::testing::TestWithParam<AttnCase> {};
+
+// Runs the reference (rope kernel + paged_attention) and the fused tiled kernel through a prefill
+// of `prefill` tokens and then `decode` single-token steps, each on its own cache, and compares
+// every step's output.
+TEST_P(FastAttention, MatchesReference) {
+  const AttnCase c = GetParam();
+  const int64_t total = c.prefill + c.decode;
+  const int64_t n_blocks_seq = (total + c.block - 1) / c.block;
+  const int64_t n_blocks = n_blocks_seq * c.batch;
+  // Physical blocks handed out in a scrambled order: block tables are not contiguous.
+  std::vector<int32_t> phys(static_cast<size_t>(n_blocks));
+  for (int64_t i = 0; i < n_blocks; ++i) phys[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7 + 3) % n_blocks);
+  if (n_blocks % 7 == 0) std::reverse(phys.begin(), phys.end());
+  const size_t pool = static_cast<size_t>(n_blocks * c.block * c.n_kv * c.hd);
+  std::vector<float> kr(pool), vr(pool), kf(pool), vf(pool);
+  std::vector<std::vector<uint8_t>> valid(static_cast<size_t>(c.batch), std::vector<uint8_t>(static_cast<size_t>(total), 1));
+  if (c.padding) {
+    for (int64_t b = 0; b < c.batch; ++b) {
+      for (int64_t t = 0; t < std::min<int64_t>(b + 1, c.prefill - 1); ++t) valid[static_cast<size_t>(b)][static_cast<size_t>(t)] = 0;
+    }
+  }
+  std::vector<double> inv_freq(static_cast<size_t>(c.hd / 2));
+  for (int64_t i = 0; i < c.hd / 2; ++i) inv_freq[static_cast<size_t>(i)] = std::pow(10000.0, -2.0 * static_cast<double>(i) / static_cast<double>(c.hd));
+  auto ctx_for = [&](std::vector<float>& k, std::vector<float>& v, int64_t past) {
+    cpu::AttentionContext ctx;
+    ctx.block_size = c.block;
+    ctx.n_kv_heads = c.n_kv;
+    ctx.head_dim = c.hd;
+    ctx.k_pool = {k.data()};
+    ctx.v_pool = {v.data()};
+    for (int64_t b = 0; b < c.batch; ++b) {
+      SequenceView s;
+      s.block_table = phys.data() + b * n_blocks_seq;
+      s.n_blocks = n_blocks_seq;
+      s.past_len = past;
+      s.key_valid = valid[static_cast<size_t>(b)].data();
+      ctx.seqs.push_back(s);
+    }
+    return ctx;
+  };
+  int64_t past = 0;
+  uint32_t seed = 10;
+  for (int64_t step = 0; step <= c.decode; ++step) {
+    const int64_t seq = step == 0 ? c.prefill : 1;
+    SCOPED_TRACE(::testing::Message() << "step " << step << " seq " << seq);
+    const int64_t tokens = c.batch * seq;
+    auto q = randn(static_cast<size_t>(tokens * c.n_heads * c.hd), seed++);
+    auto k = randn(static_cast<size_t>(tokens * c.n_kv * c.hd), seed++);
+    auto v = randn(static_cast<size_t>(tokens * c.n_kv * c.hd), seed++);
+    std::vector<int64_t> pos(static_cast<size_t>(tokens));
+    for (int64_t i = 0; i < tokens; ++i) pos[static_cast<size_t>(i)] = past + i % seq + 3 * (i / seq);
+    std::vector<float> ref(q.size()), ours(q.size());
+    {
+      std::vector<float> qr = q, kr2 = k;
+      if (c.rope) {
+        cpu::rope(q.data(), pos.data(), tokens, c.n_heads, c.hd, inv_freq.data(), qr.data());
+        cpu::rope(k.data(), pos.data(), tokens, c.n_kv, c.hd, inv_freq.data(), kr2.data());
+      }
+      auto ctx = ctx_for(kr, vr, past);
+      cpu::paged_attention(qr.data(), kr2.data(), v.data(), ctx, 0, c.batch, seq, c.n_heads, c.causal,
+                           1.0 / std::sqrt(static_cast<double>(c.hd)), c.window, ref.data());
+    }
+    {
+      auto ctx = ctx_for(kf, vf, past);
+      cpu::fast::AttentionArgs a;
+      a.q = q.data();
+      a.k = k.data();
+      a.v = v.data();
+      a.q_stride = c.n_heads * c.hd;
+      a.kv_stride = c.n_kv * c.hd;
+      a.positions = c.rope ? pos.data() : nullptr;
+      a.inv_freq = inv_freq.data();
+      a.batch = c.batch;
+      a.seq = seq;
+      a.n_heads = c.n_heads;
+      a.causal = c.causal;
+      a.scale = 1.0 / std::sqrt(static_cast<double>(c.hd));
+      a.window = c.window;
+      a.out = ours.data();
+      cpu::fast::attention_tiled(a, ctx);
+    }
+    EXPECT_LE(rel_diff(ours, ref), 2e-6);
+    past += seq;
+    if (!c.causal) break;  // encoders have no decode
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, FastAttention,
+    ::testing::Values(AttnCase{1, 1, 1, 8, 16, 1, 3, true, false, false, 0},      // length 1 prefill
+                      AttnCase{2, 6, 2, 6, 16, 17, 4, true, true, true, 0},       // GQA 3, hd 6, padding
+                      AttnCase{3, 9, 3, 64, 5, 40, 6, true, true, true, 0},       // odd block size, 3 tiles
+                      AttnCase{1, 4, 4, 12, 16, 33, 5, true, false, false, 7},    // sliding window
+                      AttnCase{2, 4, 1, 32, 16, 20, 2, true, true, false, 0},     // MQA
+                      AttnCase{2, 3, 3, 10, 16, 19, 0, false, false, true, 0},    // encoder, padding
+                      AttnCase{1, 12, 12, 64, 16, 128, 2, true, false, false, 0}  // gpt2-like
+                      ));
+
+TEST(FastKernels, Int8WeightGemmMatchesDequantizedReference) {
+  using graph::OpKind;
+  for (int64_t n_in : {1, 7, 64, 577}) {
+    for (int64_t rows : {1, 3, 8}) {
+      const int64_t n_out = 13;
+      auto x = randn(static_cast<size_t>(rows * n_in), 20);
+      std::vector<int8_t> q(static_cast<size_t>(n_out * n_in));
+      std::mt19937 gen(21);
+      for (auto& e : q) e = static_cast<int8_t>(static_cast<int>(gen() % 255) - 127);
+      auto scale = randn(static_cast<size_t>(n_out), 22, 0.01f);
+      auto bias = randn(static_cast<size_t>(n_out), 23), res = randn(static_cast<size_t>(rows * n_out), 24);
+      std::vector<float> w(q.size());
+      for (int64_t o = 0; o < n_out; ++o) {
+        for (int64_t i = 0; i < n_in; ++i) w[static_cast<size_t>(o * n_in + i)] = scale[static_cast<size_t>(o)] * q[static_cast<size_t>(o * n_in + i)];
+      }
+      std::vector<float> lin(static_cast<size_t>(rows * n_out)), act(lin.size()), ref(lin.size()), ours(lin.size());
+      cpu::linear(x.data(), w.data(), bias.data(), rows, n_in, n_out, lin.data());
+      cpu::silu(lin.data(), static_cast<int64_t>(lin.size()), act.data());
+      cpu::add(act.data(), res.data(), static_cast<int64_t>(lin.size()), ref.data());
+      cpu::fast::gemm_int8_weights(x.data(), q.data(), scale.data(), bias.data(), res.data(),
+                                   static_cast<int64_t>(OpKind::kSilu), rows, n_in, n_out, ours.data());
+      EXPECT_LE(rel_diff(ours, ref), 1e-5) << "n_in " << n_in << " rows " << rows;
+    }
+  }
+}
+
+}  // namespace kpt::test
