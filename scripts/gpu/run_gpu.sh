@@ -51,7 +51,7 @@ PY
   ldd "$BIN/kpt_cuda_tests" | grep "not found" && echo "missing libraries above"
 
   echo "=== (a) GPU tests ==="
-  "$BIN/kpt_cuda_tests" --gtest_brief=1 2>&1 | tee "$OUT/tests.log" | grep -v "^\[ parity"
+  timeout 180 "$BIN/kpt_cuda_tests" --gtest_brief=1 2>&1 | tee "$OUT/tests.log" | grep -v "^\[ parity"
   tests_rc=${PIPESTATUS[0]}
   grep "^\[ parity" "$OUT/tests.log" | sort > "$OUT/parity.txt"
 
@@ -59,7 +59,7 @@ PY
   MODELS=/tmp/kpt_bench_models
   results=$OUT/results.jsonl
   : > "$results"
-  timeout 300 python3 "$ROOT/scripts/gpu/bench_torch.py" make "$MODELS" || echo "model creation failed"
+  timeout 200 python3 "$ROOT/scripts/gpu/bench_torch.py" make "$MODELS" || echo "model creation failed"
   b="$BIN/kpt_cuda_bench"
   for spec in "bert-base encoder 1 128" "bert-base encoder 32 128" \
               "gpt2-medium prefill 1 512" "gpt2-medium decode 1 32" "gpt2-medium decode 8 32" \
@@ -68,17 +68,17 @@ PY
     for level in balanced reference; do
       # fp32 (reference) only where it is cheap: it is the parity oracle, not the fast path.
       if [ "$level" = reference ] && [ "$1" = llama-1b ]; then continue; fi
-      timeout 120 "$b" "$MODELS/$1" "$2" "$3" "$4" 128 "$level" 20 | sed "s|$MODELS/||" >> "$results" \
+      timeout 60 "$b" "$MODELS/$1" "$2" "$3" "$4" 128 "$level" 20 | sed "s|$MODELS/||" >> "$results" \
         || echo "ours failed: $spec $level"
     done
   done
-  timeout 400 python3 "$ROOT/scripts/gpu/bench_torch.py" peers "$MODELS" >> "$results" 2> "$OUT/peers.err" \
+  timeout 240 python3 "$ROOT/scripts/gpu/bench_torch.py" peers "$MODELS" >> "$results" 2> "$OUT/peers.err" \
     || { echo "peers failed or timed out"; tail -5 "$OUT/peers.err"; }
 
   echo "=== (c) summary ==="
   sed 's/^\[ parity   \] //' "$OUT/parity.txt" | awk '{print}' | tail -60
   grep -E "tests? ran|PASSED|FAILED" "$OUT/tests.log" | tail -12
-  python3 "$ROOT/scripts/gpu/bench_torch.py" table "$results"
+  python3 "$ROOT/scripts/gpu/bench_torch.py" table "$results" | tee "$OUT/table.txt"
   echo "tests exit code: $tests_rc"
   return "$tests_rc"
 }

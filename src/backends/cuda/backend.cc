@@ -8,6 +8,7 @@
 #include "backends/cuda/backend.h"
 
 #include <array>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
@@ -78,7 +79,15 @@ class CudaExecutable final : public Executable {
 
   std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) override;
   std::string device() const override { return fmt::format("cuda:{}", ordinal_); }
-  int64_t n_device_allocations() const { return alloc_.n_device_allocations(); }
+  int64_t n_device_allocations() const {
+    int64_t n = alloc_.n_device_allocations();
+    for (const auto& [batch, g] : graphs_) n += g->alloc.n_device_allocations();
+    return n;
+  }
+  void set_graphs_enabled(bool enabled) {
+    graphs_enabled_ = enabled;
+    graphs_.clear();
+  }
 
  private:
   struct DevValue {
@@ -91,9 +100,28 @@ class CudaExecutable final : public Executable {
     int64_t max_blocks = 0, key_valid_stride = 0;
   };
 
+  // A decode step (seq 1) of one batch size, captured once and replayed. Everything its kernels
+  // touch lives at fixed addresses: its own allocator hands out the activations during capture
+  // and is used by nothing else afterwards; inputs and metadata are rewritten in place each step
+  // (metadata padded to the pool's capacity so kernel arguments never change).
+  struct DecodeGraph {
+    CachingAllocator alloc;
+    std::vector<DevValue> vals;
+    AttentionMeta meta;
+    cudaGraphExec_t exec = nullptr;
+    ~DecodeGraph() {
+      if (exec != nullptr) (void)cudaGraphExecDestroy(exec);
+    }
+  };
+
   void upload_weights();
   void reserve_kv(int64_t n_blocks);
-  AttentionMeta upload_attention_meta(const KvStep& kv, int64_t seq);
+  std::array<int64_t, graph::kNumSyms> bind_inputs(const std::map<std::string, Tensor>& inputs) const;
+  void upload_inputs(const std::map<std::string, Tensor>& inputs, std::vector<DevValue>& vals, bool reuse);
+  void upload_attention_meta(const KvStep& kv, int64_t seq, bool full_capacity, bool reuse, AttentionMeta& m);
+  void execute(std::vector<DevValue>& vals, const AttentionMeta& meta, const std::array<int64_t, graph::kNumSyms>& sym);
+  std::vector<Tensor> download(const std::vector<DevValue>& vals);
+  std::vector<Tensor> run_graph(const std::map<std::string, Tensor>& inputs, const KvStep& kv, int64_t batch);
   void run_node(size_t index, std::vector<DevValue>& vals, const AttentionMeta& meta, float* out);
 
   const graph::Graph& graph_;
@@ -102,6 +130,9 @@ class CudaExecutable final : public Executable {
   bool bf16_;
   cudaStream_t stream_ = nullptr;
   CachingAllocator alloc_;
+  CachingAllocator* active_ = &alloc_;  // the graph's allocator while one is captured
+  bool graphs_enabled_ = true;
+  std::map<int64_t, std::unique_ptr<DecodeGraph>> graphs_;  // by batch size
   std::unique_ptr<CublasLtGemm> gemm_;
   std::map<int, DeviceBuffer> w_f32_;   // value id -> fp32 weight
   std::map<int, DeviceBuffer> w_bf16_;  // value id -> bf16 GEMM weight
@@ -124,6 +155,8 @@ CudaExecutable::CudaExecutable(const graph::Graph& graph, const KvLayout& kv, in
   }
   KPT_CUDA_CHECK(cudaSetDevice(ordinal_));
   KPT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  const char* env = std::getenv("KPT_CUDA_GRAPHS");
+  graphs_enabled_ = env == nullptr || std::string(env) != "0";
   gemm_ = std::make_unique<CublasLtGemm>();
   last_use_.assign(graph.values().size(), -1);
   for (size_t i = 0; i < graph.nodes().size(); ++i) {
@@ -142,6 +175,7 @@ CudaExecutable::CudaExecutable(const graph::Graph& graph, const KvLayout& kv, in
 }
 
 CudaExecutable::~CudaExecutable() {
+  graphs_.clear();
   if (stream_ != nullptr) {
     (void)cudaStreamSynchronize(stream_);
     (void)cudaStreamDestroy(stream_);
@@ -218,22 +252,29 @@ void CudaExecutable::reserve_kv(int64_t n_blocks) {
   n_blocks_ = target;
 }
 
-// Block tables, past lengths and key validity of every row, padded to the batch maximum and
-// uploaded once per run (all layers share them).
-CudaExecutable::AttentionMeta CudaExecutable::upload_attention_meta(const KvStep& kv, int64_t seq) {
-  AttentionMeta m;
+// Block tables, past lengths and key validity of every row, padded to the batch maximum (or, for
+// a captured graph, to the pool's capacity) and uploaded once per run: all layers share them.
+void CudaExecutable::upload_attention_meta(const KvStep& kv, int64_t seq, bool full_capacity, bool reuse,
+                                           AttentionMeta& m) {
   const size_t batch = kv.seqs.size();
-  for (const auto& s : kv.seqs) {
-    m.max_blocks = std::max(m.max_blocks, s.n_blocks);
-    m.key_valid_stride = std::max(m.key_valid_stride, s.past_len + seq);
+  if (full_capacity) {
+    m.max_blocks = n_blocks_;
+    m.key_valid_stride = n_blocks_ * kv_.block_size;
+  } else {
+    m.max_blocks = 1;
+    m.key_valid_stride = 1;
+    for (const auto& s : kv.seqs) {
+      m.max_blocks = std::max(m.max_blocks, s.n_blocks);
+      m.key_valid_stride = std::max(m.key_valid_stride, s.past_len + seq);
+    }
   }
-  m.max_blocks = std::max<int64_t>(m.max_blocks, 1);
   std::vector<int32_t> tables(batch * static_cast<size_t>(m.max_blocks), 0);  // [B, max_blocks]
   std::vector<int32_t> past(batch, 0);                                        // [B]
   std::vector<uint8_t> valid(batch * static_cast<size_t>(m.key_valid_stride), 0);  // [B, stride]
   for (size_t b = 0; b < batch; ++b) {
     const SequenceView& s = kv.seqs[b];
     KPT_CHECK(s.n_blocks * kv_.block_size >= s.past_len + seq, "KV step: a sequence holds too few blocks");
+    KPT_CHECK(s.n_blocks <= m.max_blocks, "KV step: more blocks than the pool holds");
     for (int64_t i = 0; i < s.n_blocks; ++i) {
       KPT_CHECK(s.block_table[i] >= 0 && s.block_table[i] < n_blocks_, "KV step: block id beyond capacity_blocks");
       tables[b * static_cast<size_t>(m.max_blocks) + static_cast<size_t>(i)] = s.block_table[i];
@@ -241,24 +282,19 @@ CudaExecutable::AttentionMeta CudaExecutable::upload_attention_meta(const KvStep
     past[b] = static_cast<int32_t>(s.past_len);
     std::copy(s.key_valid, s.key_valid + s.past_len + seq, valid.begin() + static_cast<int64_t>(b) * m.key_valid_stride);
   }
-  auto upload = [&](const void* src, size_t bytes) {
-    ScratchBuffer buf(alloc_, bytes);
+  auto upload = [&](ScratchBuffer& buf, const void* src, size_t bytes) {
+    if (!reuse) buf = ScratchBuffer(*active_, bytes);
+    // Pageable sources: cudaMemcpyAsync has staged them by the time it returns.
     KPT_CUDA_CHECK(cudaMemcpyAsync(buf.data(), src, bytes, cudaMemcpyHostToDevice, stream_));
-    return buf;
   };
-  m.block_tables = upload(tables.data(), tables.size() * sizeof(int32_t));
-  m.past_len = upload(past.data(), past.size() * sizeof(int32_t));
-  m.key_valid = upload(valid.data(), valid.size());
-  // Pageable sources: cudaMemcpyAsync has staged them by the time it returns, so the vectors may go.
-  return m;
+  upload(m.block_tables, tables.data(), tables.size() * sizeof(int32_t));
+  upload(m.past_len, past.data(), past.size() * sizeof(int32_t));
+  upload(m.key_valid, valid.data(), valid.size());
 }
 
-std::vector<Tensor> CudaExecutable::run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) {
-  KPT_CUDA_CHECK(cudaSetDevice(ordinal_));
-  reserve_kv(kv.capacity_blocks);
+std::array<int64_t, graph::kNumSyms> CudaExecutable::bind_inputs(const std::map<std::string, Tensor>& inputs) const {
   std::array<int64_t, graph::kNumSyms> sym{};
   sym.fill(-1);
-  std::vector<DevValue> vals(graph_.values().size());
   for (int id : graph_.inputs()) {
     const auto& val = graph_.value(id);
     auto it = inputs.find(val.name);
@@ -277,26 +313,34 @@ std::vector<Tensor> CudaExecutable::run(const std::map<std::string, Tensor>& inp
         bound = t.shape()[i];
       }
     }
+  }
+  return sym;
+}
+
+// reuse: the buffers exist (a captured graph's) and have this step's sizes; only copy.
+void CudaExecutable::upload_inputs(const std::map<std::string, Tensor>& inputs, std::vector<DevValue>& vals,
+                                   bool reuse) {
+  for (int id : graph_.inputs()) {
+    const Tensor& t = inputs.at(graph_.value(id).name);
     DevValue& dv = vals[static_cast<size_t>(id)];
-    dv.owned = ScratchBuffer(alloc_, t.size_bytes());
+    if (!reuse) {
+      dv.owned = ScratchBuffer(*active_, t.size_bytes());
+      dv.data = dv.owned.data();
+      dv.shape = t.shape();
+    }
+    KPT_CHECK(dv.shape == t.shape(), "graph replay with another input shape");
     KPT_CUDA_CHECK(cudaMemcpyAsync(dv.owned.data(), t.raw(), t.size_bytes(), cudaMemcpyHostToDevice, stream_));
-    dv.data = dv.owned.data();
-    dv.shape = t.shape();
   }
   for (const auto& [id, buf] : w_f32_) {
     vals[static_cast<size_t>(id)].data = buf.data();
     vals[static_cast<size_t>(id)].shape = graph_.value(id).constant.shape();
   }
   for (const auto& [id, buf] : w_bf16_) vals[static_cast<size_t>(id)].shape = graph_.value(id).constant.shape();
+}
 
-  AttentionMeta meta;
-  if (has_attention_) {
-    const int64_t seq = sym[static_cast<size_t>(graph::Sym::kSeq)];
-    KPT_CHECK(seq >= 0 && kv.seqs.size() == static_cast<size_t>(sym[static_cast<size_t>(graph::Sym::kBatch)]),
-              "KV step does not match the batch");
-    meta = upload_attention_meta(kv, seq);
-  }
-
+// The node loop: device work only (no host sync, no pageable copies), so it can be captured.
+void CudaExecutable::execute(std::vector<DevValue>& vals, const AttentionMeta& meta,
+                             const std::array<int64_t, graph::kNumSyms>& sym) {
   const auto& nodes = graph_.nodes();
   for (size_t ni = 0; ni < nodes.size(); ++ni) {
     const auto& n = nodes[ni];
@@ -308,16 +352,20 @@ std::vector<Tensor> CudaExecutable::run(const std::map<std::string, Tensor>& inp
       shape.push_back(v);
     }
     DevValue& out = vals[static_cast<size_t>(n.output)];
-    out.owned = ScratchBuffer(alloc_, static_cast<size_t>(shape_numel(shape)) * sizeof(float));
+    out.owned = ScratchBuffer(*active_, static_cast<size_t>(shape_numel(shape)) * sizeof(float));
     out.data = out.owned.data();
     out.shape = std::move(shape);
     run_node(ni, vals, meta, out.owned.as<float>());
     for (int v : n.inputs) {
-      if (last_use_[static_cast<size_t>(v)] == static_cast<int>(ni) && !graph_.value(v).constant.defined()) {
+      if (last_use_[static_cast<size_t>(v)] == static_cast<int>(ni) && !graph_.value(v).constant.defined() &&
+          graph_.value(v).producer >= 0) {
         vals[static_cast<size_t>(v)].owned.reset();  // back to the cache; stream order keeps reuse safe
       }
     }
   }
+}
+
+std::vector<Tensor> CudaExecutable::download(const std::vector<DevValue>& vals) {
   std::vector<Tensor> outs;
   for (int v : graph_.outputs()) {
     const DevValue& dv = vals[static_cast<size_t>(v)];
@@ -326,6 +374,71 @@ std::vector<Tensor> CudaExecutable::run(const std::map<std::string, Tensor>& inp
     outs.push_back(std::move(host));
   }
   KPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return outs;
+}
+
+std::vector<Tensor> CudaExecutable::run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) {
+  KPT_CUDA_CHECK(cudaSetDevice(ordinal_));
+  const int64_t blocks_before = n_blocks_;
+  reserve_kv(kv.capacity_blocks);
+  if (n_blocks_ != blocks_before) graphs_.clear();  // captured pool pointers and capacities are stale
+  const auto sym = bind_inputs(inputs);
+  const int64_t batch = sym[static_cast<size_t>(graph::Sym::kBatch)];
+  const int64_t seq = sym[static_cast<size_t>(graph::Sym::kSeq)];
+  if (graphs_enabled_ && has_attention_ && seq == 1) return run_graph(inputs, kv, batch);
+
+  std::vector<DevValue> vals(graph_.values().size());
+  upload_inputs(inputs, vals, false);
+  AttentionMeta meta;
+  if (has_attention_) {
+    KPT_CHECK(seq >= 0 && kv.seqs.size() == static_cast<size_t>(batch), "KV step does not match the batch");
+    upload_attention_meta(kv, seq, false, false, meta);
+  }
+  execute(vals, meta, sym);
+  return download(vals);
+}
+
+std::vector<Tensor> CudaExecutable::run_graph(const std::map<std::string, Tensor>& inputs, const KvStep& kv,
+                                              int64_t batch) {
+  KPT_CHECK(kv.seqs.size() == static_cast<size_t>(batch), "KV step does not match the batch");
+  auto it = graphs_.find(batch);
+  if (it != graphs_.end()) {
+    DecodeGraph& g = *it->second;
+    upload_inputs(inputs, g.vals, true);
+    upload_attention_meta(kv, 1, true, true, g.meta);
+    KPT_CUDA_CHECK(cudaGraphLaunch(g.exec, stream_));
+    return download(g.vals);
+  }
+  auto g = std::make_unique<DecodeGraph>();
+  g->vals.resize(graph_.values().size());
+  active_ = &g->alloc;
+  try {
+    upload_inputs(inputs, g->vals, false);
+    upload_attention_meta(kv, 1, true, false, g->meta);
+    const auto sym = bind_inputs(inputs);
+    // Relaxed: the allocator may cudaMalloc while the step is captured (not a stream operation).
+    KPT_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
+    try {
+      execute(g->vals, g->meta, sym);
+    } catch (...) {
+      cudaGraph_t broken = nullptr;
+      (void)cudaStreamEndCapture(stream_, &broken);
+      if (broken != nullptr) (void)cudaGraphDestroy(broken);
+      throw;
+    }
+    cudaGraph_t graph = nullptr;
+    KPT_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    const cudaError_t inst = cudaGraphInstantiate(&g->exec, graph, 0);
+    (void)cudaGraphDestroy(graph);
+    KPT_CUDA_CHECK(inst);
+  } catch (...) {
+    active_ = &alloc_;
+    throw;
+  }
+  active_ = &alloc_;
+  KPT_CUDA_CHECK(cudaGraphLaunch(g->exec, stream_));
+  std::vector<Tensor> outs = download(g->vals);
+  graphs_.emplace(batch, std::move(g));
   return outs;
 }
 
@@ -359,7 +472,7 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
       const float* bias = n.inputs.size() > 2 ? f(2) : nullptr;
       auto w16 = w_bf16_.find(n.inputs[1]);
       if (w16 != w_bf16_.end()) {
-        ScratchBuffer xb(alloc_, static_cast<size_t>(rows * n_in) * sizeof(uint16_t));  // [rows, n_in] bf16
+        ScratchBuffer xb(*active_, static_cast<size_t>(rows * n_in) * sizeof(uint16_t));  // [rows, n_in] bf16
         f32_to_bf16(f(0), rows * n_in, xb.as<uint16_t>(), stream_);
         gemm_->linear(GemmType::kBF16, xb.data(), w16->second.data(), bias, o, rows, n_out, n_in, stream_);
       } else {
@@ -403,6 +516,12 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
 }
 
 }  // namespace
+
+void set_cuda_graphs(Executable& exec, bool enabled) {
+  auto* e = dynamic_cast<CudaExecutable*>(&exec);
+  KPT_CHECK(e != nullptr, "set_cuda_graphs: not a CUDA executable");
+  e->set_graphs_enabled(enabled);
+}
 
 int64_t activation_allocations(const Executable& exec) {
   const auto* e = dynamic_cast<const CudaExecutable*>(&exec);

@@ -26,4 +26,8 @@ std::unique_ptr<Executable> compile(const graph::Graph& graph, const KvLayout& k
 // after warm-up a decode step must make none).
 int64_t activation_allocations(const Executable& exec);
 
+// Decode steps (one new token per row) are captured as a CUDA graph per batch size and replayed;
+// on by default, off with KPT_CUDA_GRAPHS=0 in the environment or here (tests compare the two).
+void set_cuda_graphs(Executable& exec, bool enabled);
+
 }  // namespace kpt::cuda
