@@ -14,6 +14,8 @@ Run add_forward(CLI::App& app);
 Run add_generate(CLI::App& app);
 Run add_inspect(CLI::App& app);
 Run add_tokenize(CLI::App& app);
+Run add_benchmark(CLI::App& app);
+Run add_doctor(CLI::App& app);
 
 // Options every model-running command shares.
 struct ModelOptions {

@@ -1,6 +1,8 @@
 // kernelpytorch: the command line. Errors print "error: ..." and exit 1; usage errors exit 2.
 #include <cstdio>
 #include <map>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -38,6 +40,19 @@ int main(int argc, char** argv) {
   reg(&kpt::cli::add_generate);
   reg(&kpt::cli::add_tokenize);
   reg(&kpt::cli::add_inspect);
+  reg(&kpt::cli::add_benchmark);
+  reg(&kpt::cli::add_doctor);
+  // Invoked as kpt-benchmark / kpt-doctor / kpt-optimize (symlinks): run that subcommand.
+  std::vector<char*> args(argv, argv + argc);
+  std::string alias_cmd;
+  {
+    std::string self = argv[0];
+    self = self.substr(self.find_last_of('/') + 1);
+    if (self.rfind("kpt-", 0) == 0) alias_cmd = self.substr(4);
+    if (!alias_cmd.empty()) args.insert(args.begin() + 1, alias_cmd.data());
+  }
+  argc = static_cast<int>(args.size());
+  argv = args.data();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

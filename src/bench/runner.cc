@@ -1,0 +1,242 @@
+#include "bench/runner.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "bench/random_model.h"
+#include "kpt/engine.h"
+#include "kpt/status.h"
+
+#ifndef KPT_SOURCE_DIR
+#define KPT_SOURCE_DIR "."
+#endif
+
+namespace kpt::bench {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// [rows, cols] token ids in [first, vocab), fixed seed: every run feeds the same inputs.
+std::vector<std::vector<int64_t>> random_ids(int64_t rows, int64_t cols, int64_t vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  // Skip the lowest ids, where special tokens ([PAD], <s>, ...) usually live.
+  const int64_t first = std::min<int64_t>(vocab - 1, 5);
+  std::uniform_int_distribution<int64_t> dist(first, vocab - 1);
+  std::vector<std::vector<int64_t>> ids(static_cast<size_t>(rows), std::vector<int64_t>(static_cast<size_t>(cols)));
+  for (auto& row : ids) {
+    for (auto& v : row) v = dist(rng);
+  }
+  return ids;
+}
+
+Metric metric(const char* unit, bool higher_is_better) {
+  Metric m;
+  m.unit = unit;
+  m.higher_is_better = higher_is_better;
+  return m;
+}
+
+}  // namespace
+
+int64_t peak_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      std::istringstream ss(line.substr(6));
+      int64_t kb = 0;
+      ss >> kb;
+      return kb * 1024;
+    }
+  }
+  return 0;
+}
+
+void reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";  // resets VmHWM to the current RSS (Linux >= 4.0)
+}
+
+WorkloadResult run_workload(const WorkloadSpec& spec, const Progress& progress) {
+  if (spec.repeat < 1) throw Error(ErrorCode::kInvalidArgument, fmt::format("--repeat must be >= 1, got {}", spec.repeat));
+  if (spec.warmup < 0) throw Error(ErrorCode::kInvalidArgument, fmt::format("--warmup must be >= 0, got {}", spec.warmup));
+  if (spec.batch < 1) throw Error(ErrorCode::kInvalidArgument, fmt::format("--batch must be >= 1, got {}", spec.batch));
+  WorkloadResult r;
+  r.spec = spec;
+  const int total = spec.warmup + spec.repeat + 1;  // +1: loading
+  const std::string label = spec.id();
+  if (progress) progress(0, total, label + " (loading)");
+
+  if (r.spec.model_dir.empty()) {
+    if (r.spec.random_config.empty()) throw Error(ErrorCode::kInvalidArgument, "a workload needs a model directory");
+    if (progress) progress(0, total, label + " (making random weights, once)");
+    r.spec.model_dir = cached_random_model(r.spec.random_config);
+  }
+  reset_peak_rss();
+  EngineOptions eo;
+  eo.level = parse_level(spec.level);
+  eo.device = spec.device;
+  eo.num_threads = spec.threads;
+  const auto t_load = Clock::now();
+  auto engine = Engine::load(r.spec.model_dir, eo);
+  Metric load = metric("ms", false);
+  load.samples.push_back(ms_between(t_load, Clock::now()));
+  r.metrics["load_ms"] = load;
+  r.device_used = engine->device();
+  r.n_parameters = engine->info().n_parameters;
+  const ModelInfo& info = engine->info();
+  if (progress) progress(1, total, label);
+
+  if (spec.kind == "forward") {
+    if (spec.seq < 1) throw Error(ErrorCode::kInvalidArgument, fmt::format("--seq must be >= 1, got {}", spec.seq));
+    if (info.max_positions > 0 && spec.seq > info.max_positions) {
+      throw Error(ErrorCode::kOutOfRange, fmt::format("--seq {} exceeds the model's {} positions", spec.seq,
+                                                      info.max_positions));
+    }
+    ForwardInputs in;
+    in.input_ids = random_ids(spec.batch, spec.seq, info.vocab_size, 1234);
+    Metric latency = metric("ms", false), seq_s = metric("seq/s", true), tok_s = metric("tokens/s", true);
+    for (int i = 0; i < spec.warmup + spec.repeat; ++i) {
+      const auto t0 = Clock::now();
+      Tensor out = engine->forward(in);
+      const double ms = ms_between(t0, Clock::now());
+      if (i >= spec.warmup) {
+        latency.samples.push_back(ms);
+        seq_s.samples.push_back(static_cast<double>(spec.batch) / (ms / 1e3));
+        tok_s.samples.push_back(static_cast<double>(spec.batch * spec.seq) / (ms / 1e3));
+      }
+      if (progress) progress(i + 2, total, label);
+    }
+    r.metrics["latency_ms"] = latency;
+    r.metrics["throughput_seq_s"] = seq_s;
+    r.metrics["tokens_s"] = tok_s;
+  } else if (spec.kind == "generate") {
+    if (!info.causal_lm) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("{} is an encoder ({}): benchmark it with --kind forward", r.spec.model_dir, info.family));
+    }
+    if (spec.prompt_len < 1 || spec.new_tokens < 1) {
+      throw Error(ErrorCode::kInvalidArgument, "--prompt-len and --new-tokens must be >= 1");
+    }
+    const auto prompts = random_ids(spec.batch, spec.prompt_len, info.vocab_size, 1234);
+    Metric latency = metric("ms", false), ttft = metric("ms", false), itl = metric("ms", false),
+           tok_s = metric("tokens/s", true);
+    for (int i = 0; i < spec.warmup + spec.repeat; ++i) {
+      GenerateOptions g;
+      g.max_new_tokens = spec.new_tokens;
+      g.eos_token_ids = std::vector<int64_t>{};  // fixed length: never stop early
+      std::vector<Clock::time_point> stamps;
+      stamps.reserve(static_cast<size_t>(spec.new_tokens));
+      g.on_token = [&](size_t row, int64_t) {
+        if (row == 0) stamps.push_back(Clock::now());
+        return true;
+      };
+      const auto t0 = Clock::now();
+      GenerateResult gr = engine->generate(prompts, g);
+      const auto t1 = Clock::now();
+      if (i >= spec.warmup && !stamps.empty()) {
+        latency.samples.push_back(ms_between(t0, t1));
+        ttft.samples.push_back(ms_between(t0, stamps.front()));
+        for (size_t k = 1; k < stamps.size(); ++k) itl.samples.push_back(ms_between(stamps[k - 1], stamps[k]));
+        // Tokens after the first come from decode steps; count them over the decode time.
+        const double decode_s = ms_between(stamps.front(), stamps.back()) / 1e3;
+        if (stamps.size() > 1 && decode_s > 0) {
+          tok_s.samples.push_back(static_cast<double>(spec.batch) * static_cast<double>(stamps.size() - 1) / decode_s);
+        }
+      }
+      if (progress) progress(i + 2, total, label);
+    }
+    r.metrics["latency_ms"] = latency;
+    r.metrics["ttft_ms"] = ttft;
+    if (!itl.samples.empty()) r.metrics["itl_ms"] = itl;
+    if (!tok_s.samples.empty()) r.metrics["tokens_s"] = tok_s;
+  } else {
+    throw Error(ErrorCode::kInvalidArgument, fmt::format("workload kind must be forward or generate, got '{}'", spec.kind));
+  }
+  Metric rss = metric("bytes", false);
+  rss.samples.push_back(static_cast<double>(peak_rss_bytes()));
+  r.metrics["peak_rss_bytes"] = rss;
+  return r;
+}
+
+std::string find_suite(const std::string& name) {
+  std::vector<std::string> tried;
+  for (const std::string& p : {name, "benchmarks/" + name + ".json", std::string(KPT_SOURCE_DIR) + "/benchmarks/" + name + ".json"}) {
+    tried.push_back(p);
+    if (fs::is_regular_file(p)) return p;
+  }
+  std::string list;
+  for (const auto& t : tried) list += "\n  " + t;
+  throw Error(ErrorCode::kNotFound, fmt::format("benchmark suite '{}' not found; looked at:{}", name, list));
+}
+
+std::vector<WorkloadSpec> load_suite(const std::string& path, const SuiteOptions& o) {
+  std::ifstream f(path);
+  if (!f) throw Error(ErrorCode::kNotFound, fmt::format("cannot open suite {}", path));
+  nlohmann::json j;
+  try {
+    std::stringstream ss;
+    ss << f.rdbuf();
+    j = nlohmann::json::parse(ss.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(ErrorCode::kInvalidFile, fmt::format("{} is not valid JSON: {}", path, e.what()));
+  }
+  const fs::path base = fs::path(path).parent_path();
+  const char* list = o.quick ? "quick" : "workloads";
+  if (!j.contains("models") || !j[list].is_array()) {
+    throw Error(ErrorCode::kInvalidFile, fmt::format("{}: a suite needs \"models\" and a \"{}\" array", path, list));
+  }
+  const auto defaults = j.value("defaults", nlohmann::json::object());
+  std::vector<WorkloadSpec> out;
+  for (const auto& w : j[list]) {
+    WorkloadSpec s;
+    s.name = w.at("model").get<std::string>();
+    if (!j["models"].contains(s.name)) {
+      throw Error(ErrorCode::kInvalidFile, fmt::format("{}: workload names model '{}' which \"models\" lacks", path, s.name));
+    }
+    const auto& m = j["models"][s.name];
+    // Real weights when a prepared copy exists, random ones from the official config otherwise.
+    s.weights = "random";
+    for (const auto& real : m.value("real_weights", nlohmann::json::array())) {
+      const fs::path dir = fs::path(o.models_dir) / real.get<std::string>();
+      if (fs::is_regular_file(dir / "config.json")) {
+        s.model_dir = dir.string();
+        s.weights = "real";
+        break;
+      }
+    }
+    if (s.weights == "random") {
+      if (!m.contains("config")) {
+        if (w.value("optional", false)) continue;  // an extra that needs prepared weights
+        throw Error(ErrorCode::kNotFound, fmt::format("{}: model '{}' has no config and no prepared weights in {}", path,
+                                                      s.name, o.models_dir));
+      }
+      s.random_config = (base / m.at("config").get<std::string>()).string();
+    }
+    s.kind = w.value("kind", "forward");
+    s.batch = w.value("batch", int64_t{1});
+    s.seq = w.value("seq", int64_t{128});
+    s.prompt_len = w.value("prompt_len", int64_t{32});
+    s.new_tokens = w.value("new_tokens", int64_t{32});
+    s.warmup = o.warmup >= 0 ? o.warmup : w.value("warmup", defaults.value("warmup", 1));
+    s.repeat = o.repeat > 0 ? o.repeat : w.value("repeat", defaults.value("repeat", 10));
+    s.level = o.level;
+    s.device = o.device;
+    s.threads = o.threads;
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace kpt::bench

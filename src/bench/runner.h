@@ -1,0 +1,45 @@
+// Runs benchmark workloads through the public engine API and collects raw samples.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bench/result.h"
+
+namespace kpt::bench {
+
+// Called as work advances: done/total steps of the current workload and a short label.
+using Progress = std::function<void(int done, int total, const std::string& label)>;
+
+// Loads spec.model_dir and measures:
+//   forward:  latency_ms, throughput_seq_s, tokens_s (batch * seq / latency)
+//   generate: latency_ms (whole generate call), ttft_ms (call start -> first token),
+//             itl_ms (gap between consecutive tokens of row 0, every step of every repeat),
+//             tokens_s (batch * decoded tokens / decode time)
+//   both:     peak_rss_bytes (VmHWM, reset before loading, so weights count), load_ms
+// Inputs are random token ids from a fixed seed; generation ignores EOS so every repeat does
+// the same amount of work.
+WorkloadResult run_workload(const WorkloadSpec& spec, const Progress& progress = {});
+
+// Peak resident set size of this process so far (bytes), and a reset of it (Linux
+// /proc/self/clear_refs; a no-op where unsupported).
+int64_t peak_rss_bytes();
+void reset_peak_rss();
+
+// A suite file (benchmarks/<name>.json): workloads over the configs in benchmarks/configs/.
+struct SuiteOptions {
+  bool quick = false;           // the small variant every suite entry defines (2-core CPU friendly)
+  std::string models_dir = "models";  // real weights are taken from here when present
+  std::string level = "reference";
+  std::string device = "cpu";
+  int repeat = 0;   // 0: the suite's value
+  int warmup = -1;  // -1: the suite's value
+  int threads = 0;
+};
+// Finds benchmarks/NAME.json: as given if it is a path, else in ./benchmarks, else next to the
+// sources this binary was built from. Throws kNotFound listing where it looked.
+std::string find_suite(const std::string& name);
+std::vector<WorkloadSpec> load_suite(const std::string& path, const SuiteOptions& options);
+
+}  // namespace kpt::bench

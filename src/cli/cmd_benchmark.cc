@@ -1,0 +1,302 @@
+// kernelpytorch benchmark: run a model or a suite, keep history, compare, report.
+// Exit codes: 0 ok, 1 error, 2 usage, 3 a regression was found (compare, --baseline).
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "bench/compare.h"
+#include "bench/environment.h"
+#include "bench/history.h"
+#include "bench/report.h"
+#include "bench/runner.h"
+#include "cli/commands.h"
+#include "kpt/status.h"
+
+namespace kpt::cli {
+
+namespace {
+
+constexpr int kExitRegression = 3;
+
+struct RunArgs {
+  std::string model_dir, suite, kind = "auto", output, history, threshold = "5%";
+  std::string level = "reference", device = "cpu";
+  int64_t batch = 1, seq = 128, prompt_len = 32, new_tokens = 32;
+  int repeat = 0, warmup = -1, threads = 0;
+  bool quick = false, no_history = false, baseline = false, no_progress = false;
+  std::string models_dir = "models";
+};
+
+// A one-line progress bar on stderr, redrawn in place on a terminal; plain lines otherwise
+// (CI logs), one per workload.
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool enabled) : enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0) {}
+  void workload(size_t index, size_t count) {
+    index_ = index;
+    count_ = count;
+  }
+  void update(int done, int total, const std::string& label) {
+    if (!enabled_) return;
+    if (!tty_) {
+      if (done == 0 || done == total) std::fprintf(stderr, "[%zu/%zu] %s %d/%d\n", index_ + 1, count_, label.c_str(), done, total);
+      return;
+    }
+    constexpr int kWidth = 24;
+    const int filled = total > 0 ? done * kWidth / total : 0;
+    std::string bar(static_cast<size_t>(filled), '#');
+    bar.resize(kWidth, '.');
+    std::fprintf(stderr, "\r\033[K[%s] %zu/%zu %s %d/%d", bar.c_str(), index_ + 1, count_, label.c_str(), done, total);
+    if (done == total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
+
+ private:
+  bool enabled_, tty_;
+  size_t index_ = 0, count_ = 1;
+};
+
+std::string fmt_metric(const bench::WorkloadResult& w, const char* name, bool p90 = false) {
+  auto it = w.metrics.find(name);
+  if (it == w.metrics.end()) return "-";
+  const double v = p90 ? it->second.p90() : it->second.median();
+  return v >= 1000 ? fmt::format("{:.0f}", v) : fmt::format("{:.3g}", v);
+}
+
+void print_table(const bench::BenchResult& r) {
+  std::printf("%s\n", fmt::format("{:<46} {:>7} {:>10} {:>10} {:>9} {:>8} {:>9} {:>9} {:>8}", "workload", "weights",
+                                  "lat med ms", "lat p90 ms", "ttft ms", "itl ms", "tokens/s", "seq/s", "RSS MB")
+                          .c_str());
+  for (const auto& w : r.workloads) {
+    auto rss = w.metrics.find("peak_rss_bytes");
+    std::printf("%s\n", fmt::format("{:<46} {:>7} {:>10} {:>10} {:>9} {:>8} {:>9} {:>9} {:>8.0f}", w.spec.id(), w.spec.weights,
+                                    fmt_metric(w, "latency_ms"), fmt_metric(w, "latency_ms", true),
+                                    fmt_metric(w, "ttft_ms"), fmt_metric(w, "itl_ms"), fmt_metric(w, "tokens_s"),
+                                    fmt_metric(w, "throughput_seq_s"),
+                                    rss == w.metrics.end() ? 0.0 : rss->second.median() / 1e6)
+                            .c_str());
+  }
+  const auto& env = r.environment;
+  const auto cpu = env.value("hardware", nlohmann::json::object()).value("cpu", nlohmann::json::object());
+  std::printf("%s\n", fmt::format("[{}, {} threads, build {} {}, env {}; medians of --repeat runs after --warmup]",
+                                  cpu.value("model", "?"), env.value("threads", nlohmann::json::object()).value("num_threads", 0),
+                                  env.value("build", nlohmann::json::object()).value("git_commit", "?").substr(0, 10),
+                                  env.value("build", nlohmann::json::object()).value("build_type", "?"),
+                                  env.value("env_key", "?"))
+                          .c_str());
+}
+
+// "auto": generation for causal LMs, a forward pass for encoders (read from config.json).
+std::string resolve_kind(const std::string& kind, const std::string& model_dir) {
+  if (kind != "auto") return kind;
+  std::ifstream f(model_dir + "/config.json");
+  if (!f) throw Error(ErrorCode::kNotFound, fmt::format("{}/config.json not found", model_dir));
+  nlohmann::json c = nlohmann::json::parse(f, nullptr, false);
+  if (c.is_discarded()) throw Error(ErrorCode::kInvalidFile, fmt::format("{}/config.json is not valid JSON", model_dir));
+  return c.value("model_type", "") == "bert" ? "forward" : "generate";
+}
+
+int compare_against_history(const bench::BenchResult& result, const bench::History& history, int64_t exclude_run,
+                            const bench::CompareOptions& co) {
+  bench::BenchResult base;
+  base.environment = result.environment;
+  const std::string env_key = result.environment.value("env_key", "");
+  for (const auto& w : result.workloads) {
+    if (auto e = history.latest(w.spec.id(), env_key, exclude_run)) {
+      std::fprintf(stderr, "baseline for %s: run #%lld (%s, commit %s)\n", w.spec.id().c_str(),
+                   static_cast<long long>(e->run_id), e->created_at.c_str(), e->git_commit.substr(0, 10).c_str());
+      base.workloads.push_back(e->result);
+    }
+  }
+  if (base.workloads.empty()) {
+    std::printf("no baseline in %s for these workloads in this environment (env %s): nothing to compare\n",
+                history.path().c_str(), env_key.c_str());
+    return 0;
+  }
+  const auto cmp = bench::compare_results(base, result, co);
+  std::printf("%s", bench::format_comparison(cmp, co, false).c_str());
+  return cmp.has_regression() ? kExitRegression : 0;
+}
+
+int run_benchmark(const RunArgs& a) {
+  std::vector<bench::WorkloadSpec> specs;
+  if (!a.suite.empty()) {
+    if (!a.model_dir.empty()) throw Error(ErrorCode::kInvalidArgument, "give a MODEL_DIR or --suite, not both");
+    bench::SuiteOptions so;
+    so.quick = a.quick;
+    so.models_dir = a.models_dir;
+    so.level = a.level;
+    so.device = a.device;
+    so.repeat = a.repeat;
+    so.warmup = a.warmup;
+    so.threads = a.threads;
+    specs = bench::load_suite(bench::find_suite(a.suite), so);
+  } else {
+    if (a.model_dir.empty()) throw Error(ErrorCode::kInvalidArgument, "give a MODEL_DIR or --suite NAME (e.g. --suite popular --quick)");
+    bench::WorkloadSpec s;
+    s.model_dir = a.model_dir;
+    s.name = std::filesystem::path(a.model_dir).lexically_normal().filename().string();
+    if (s.name.empty() || s.name == ".") s.name = std::filesystem::absolute(a.model_dir).lexically_normal().parent_path().filename().string();
+    s.kind = resolve_kind(a.kind, a.model_dir);
+    s.level = a.level;
+    s.device = a.device;
+    s.batch = a.batch;
+    s.seq = a.seq;
+    s.prompt_len = a.prompt_len;
+    s.new_tokens = a.new_tokens;
+    s.repeat = a.repeat > 0 ? a.repeat : (a.quick ? 5 : 10);
+    s.warmup = a.warmup >= 0 ? a.warmup : 1;
+    s.threads = a.threads;
+    specs.push_back(s);
+  }
+  bench::CompareOptions co;
+  co.threshold = bench::parse_threshold(a.threshold);
+  // Fail on an unusable history before spending minutes measuring.
+  std::optional<bench::History> history;
+  if (!a.no_history) history = bench::History::open(a.history.empty() ? bench::default_history_path() : a.history);
+
+  bench::BenchResult result;
+  result.created_at = bench::utc_now_iso8601();
+  ProgressBar bar(!a.no_progress);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    bar.workload(i, specs.size());
+    result.workloads.push_back(
+        bench::run_workload(specs[i], [&](int done, int total, const std::string& label) { bar.update(done, total, label); }));
+  }
+  // After the runs: the thread count and free memory are those the workloads saw.
+  result.environment = bench::environment_json();
+  if (!a.output.empty()) {
+    bench::save_result(result, a.output);
+    std::fprintf(stderr, "wrote %s\n", a.output.c_str());
+  }
+  print_table(result);
+  int rc = 0;
+  if (history) {
+    const int64_t run_id = history->add(result);
+    std::fprintf(stderr, "recorded as run #%lld in %s\n", static_cast<long long>(run_id), history->path().c_str());
+    if (a.baseline) rc = compare_against_history(result, *history, run_id, co);
+  } else if (a.baseline) {
+    throw Error(ErrorCode::kInvalidArgument, "--baseline compares against the history: drop --no-history");
+  }
+  return rc;
+}
+
+}  // namespace
+
+Run add_benchmark(CLI::App& app) {
+  auto* cmd = app.add_subcommand("benchmark", "Measure latency, throughput and memory; keep history; catch regressions");
+  auto a = std::make_shared<RunArgs>();
+  cmd->add_option("model_dir", a->model_dir, "Hugging Face model directory (or use --suite)");
+  cmd->add_option("--suite", a->suite, "run a suite from benchmarks/NAME.json (e.g. popular)");
+  cmd->add_flag("--quick", a->quick, "the suite's small variant (minutes on a 2-core CPU); fewer repeats for one model");
+  cmd->add_option("--models-dir", a->models_dir, "where suites look for real weights")->capture_default_str();
+  cmd->add_option("--kind", a->kind, "auto | forward | generate (auto: generate for causal LMs)")
+      ->check(CLI::IsMember({"auto", "forward", "generate"}))
+      ->capture_default_str();
+  cmd->add_option("--level", a->level, "optimization level")->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | auto")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "CPU threads (0: OMP_NUM_THREADS or all cores)")->capture_default_str();
+  cmd->add_option("--batch,-b", a->batch, "batch size")->capture_default_str();
+  cmd->add_option("--seq,-s", a->seq, "sequence length (forward)")->capture_default_str();
+  cmd->add_option("--prompt-len", a->prompt_len, "prompt length (generate)")->capture_default_str();
+  cmd->add_option("--new-tokens", a->new_tokens, "tokens to generate (generate; EOS is ignored)")->capture_default_str();
+  cmd->add_option("--repeat,-r", a->repeat, "timed repetitions (default 10, 5 with --quick)");
+  cmd->add_option("--warmup,-w", a->warmup, "untimed repetitions first (default 1)");
+  cmd->add_option("--output,-o", a->output, "write the result JSON here");
+  cmd->add_option("--history", a->history, "history database (default $XDG_DATA_HOME/kernelpytorch/history.sqlite)");
+  cmd->add_flag("--no-history", a->no_history, "do not record this run");
+  cmd->add_flag("--baseline", a->baseline, "compare with the newest earlier run in the history; exit 3 on a regression");
+  cmd->add_option("--threshold", a->threshold, "smallest change that counts (with --baseline)")->capture_default_str();
+  cmd->add_flag("--no-progress", a->no_progress, "no progress bar on stderr");
+
+  // benchmark compare
+  auto* cmp = cmd->add_subcommand("compare", "Compare two results (or one with the history); exit 3 on a regression");
+  struct CmpArgs {
+    std::vector<std::string> files;
+    std::string threshold = "5%", history;
+    double alpha = 0.01;
+    bool baseline = false, all = false;
+  };
+  auto c = std::make_shared<CmpArgs>();
+  cmp->add_option("results", c->files, "BASE.json NEW.json, or NEW.json with --baseline")->required();
+  cmp->add_option("--threshold", c->threshold, "smallest relative change that counts (5% or 0.05)")->capture_default_str();
+  cmp->add_option("--alpha", c->alpha, "significance level of the Mann-Whitney U test")->capture_default_str();
+  cmp->add_flag("--baseline", c->baseline, "take the base from the history (newest run per workload, same environment)");
+  cmp->add_option("--history", c->history, "history database for --baseline");
+  cmp->add_flag("--all", c->all, "list unchanged metrics too");
+
+  // benchmark history
+  auto* hist = cmd->add_subcommand("history", "List recorded runs with sparklines and change points");
+  struct HistArgs {
+    std::string history, workload;
+    size_t last = 10;
+  };
+  auto h = std::make_shared<HistArgs>();
+  hist->add_option("--history", h->history, "history database");
+  hist->add_option("--workload", h->workload, "only this workload id (see the listing)");
+  hist->add_option("--last", h->last, "values listed per metric")->capture_default_str();
+
+  // benchmark report
+  auto* rep = cmd->add_subcommand("report", "Write a self-contained HTML report of the history");
+  struct RepArgs {
+    std::string history, output = "benchmark-report.html", workload;
+  };
+  auto r = std::make_shared<RepArgs>();
+  rep->add_option("--history", r->history, "history database");
+  rep->add_option("--output,-o", r->output, "HTML file to write")->capture_default_str();
+  rep->add_option("--workload", r->workload, "only this workload id");
+
+  cmd->footer(
+      "Examples:\n"
+      "  kernelpytorch benchmark models/smollm2-135m --prompt-len 32 --new-tokens 32 -o run.json\n"
+      "  kernelpytorch benchmark --suite popular --quick -o popular.json\n"
+      "  kernelpytorch benchmark compare base.json new.json --threshold 5%\n"
+      "  kernelpytorch benchmark history --workload gpt2/generate/b1-p32-n128/reference/cpu\n"
+      "  kernelpytorch benchmark report -o report.html\n"
+      "Exit status: 0 ok, 1 error, 2 usage, 3 regression (compare, --baseline).");
+
+  return [=]() -> int {
+    auto history_path = [](const std::string& p) { return p.empty() ? bench::default_history_path() : p; };
+    if (cmp->parsed()) {
+      bench::CompareOptions co;
+      co.threshold = bench::parse_threshold(c->threshold);
+      co.alpha = c->alpha;
+      if (c->baseline) {
+        if (c->files.size() != 1) throw Error(ErrorCode::kInvalidArgument, "with --baseline give one result: NEW.json");
+        const auto hp = history_path(c->history);
+        if (!std::filesystem::exists(hp)) throw Error(ErrorCode::kNotFound, fmt::format("no history at {}", hp));
+        return compare_against_history(bench::load_result(c->files[0]), bench::History::open(hp), -1, co);
+      }
+      if (c->files.size() != 2) throw Error(ErrorCode::kInvalidArgument, "give two results: BASE.json NEW.json");
+      const auto cmpres = bench::compare_results(bench::load_result(c->files[0]), bench::load_result(c->files[1]), co);
+      std::printf("%s", bench::format_comparison(cmpres, co, !c->all).c_str());
+      return cmpres.has_regression() ? kExitRegression : 0;
+    }
+    if (hist->parsed() || rep->parsed()) {
+      const auto hp = history_path(hist->parsed() ? h->history : r->history);
+      if (!std::filesystem::exists(hp)) throw Error(ErrorCode::kNotFound, fmt::format("no history at {} (run a benchmark first)", hp));
+      auto db = bench::History::open(hp);
+      if (hist->parsed()) {
+        std::printf("%s", bench::format_history(bench::build_series(db.entries(h->workload)), h->last).c_str());
+        return 0;
+      }
+      bench::ReportOptions ro;
+      ro.source = hp;
+      const std::string html = bench::render_html_report(db.entries(r->workload), ro);
+      std::ofstream out(r->output);
+      out << html;
+      if (!out) throw Error(ErrorCode::kIo, fmt::format("cannot write {}", r->output));
+      std::fprintf(stderr, "wrote %s\n", r->output.c_str());
+      return 0;
+    }
+    return run_benchmark(*a);
+  };
+}
+
+}  // namespace kpt::cli
