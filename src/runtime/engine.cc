@@ -8,6 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/logging.h"
+#ifdef KPT_WITH_CUDA
+#include "backends/cuda/backend.h"
+#endif
 #include "core/threading.h"
 #include "kpt/engine.h"
 #include "kpt/tokenizer.h"
@@ -44,16 +47,42 @@ const char* level_name(Level level) {
 
 namespace {
 
+// "auto" takes the first GPU when this build has the CUDA backend and a GPU is present, else the
+// CPU; either way the verbose log says which and why. "cuda"/"cuda:N" fail clearly without one.
 std::string resolve_device(const std::string& requested) {
-  if (requested == "auto" || requested == "cpu") return "cpu";
-  if (requested == "cuda" || requested.rfind("cuda:", 0) == 0) {
-    throw Error(ErrorCode::kUnsupported,
-                fmt::format("device '{}' is not available: this build has no CUDA backend yet; use --device cpu "
-                            "(or auto)",
-                            requested));
+  const bool is_cuda = requested == "cuda" || requested.rfind("cuda:", 0) == 0;
+  if (requested != "auto" && requested != "cpu" && !is_cuda) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("unknown device '{}'; choose auto, cpu, cuda or cuda:N", requested));
   }
-  throw Error(ErrorCode::kInvalidArgument,
-              fmt::format("unknown device '{}'; choose auto, cpu, cuda or cuda:N", requested));
+  if (requested == "cpu") return "cpu";
+#ifdef KPT_WITH_CUDA
+  const int n_gpus = cuda::device_count();
+  if (requested == "auto") {
+    if (n_gpus > 0) {
+      log_info("device auto: using cuda:0, {}", cuda::device_description(0));
+      return "cuda:0";
+    }
+    log_info("device auto: using cpu ({})", cuda::unavailable_reason());
+    return "cpu";
+  }
+  if (n_gpus == 0) {
+    throw Error(ErrorCode::kUnsupported,
+                fmt::format("device '{}' is not available: no CUDA backend can run on this machine ({}); use "
+                            "--device cpu (or auto)",
+                            requested, cuda::unavailable_reason()));
+  }
+  return requested == "cuda" ? "cuda:0" : requested;  // the ordinal is checked when compiling
+#else
+  if (requested == "auto") {
+    log_info("device auto: using cpu (this build has no CUDA backend)");
+    return "cpu";
+  }
+  throw Error(ErrorCode::kUnsupported,
+              fmt::format("device '{}' is not available: this build has no CUDA backend (configure with "
+                          "-DKPT_ENABLE_CUDA=ON); use --device cpu (or auto)",
+                          requested));
+#endif
 }
 
 // generation_config.json overrides config.json's special ids, as transformers' generate does.
