@@ -7,6 +7,7 @@
 #include "backends/cpu/kernels/fast_kernels.h"
 #include "backends/cpu/kernels/gemm_onednn.h"
 #include "backends/cpu/kernels/kernels.h"
+#include "graph/passes/passes.h"
 
 namespace kpt::cpu {
 
@@ -20,7 +21,7 @@ constexpr int64_t kInt8MaxRows = 8;
 struct LinearPlan {
   std::unique_ptr<fast::OnednnLinear> gemm;
   const int8_t* w_int8 = nullptr;  // [n_out, n_in] when the quantize pass ran
-  const float* w_scale = nullptr;  // [n_out]
+  const float* w_scale = nullptr;  // [n_out, ceil(n_in / kInt8Group)]
   const float* bias = nullptr;
   int64_t act = -1;
   bool residual = false;
@@ -182,7 +183,7 @@ std::vector<Tensor> FastCpuExecutable::run(const std::map<std::string, Tensor>& 
         const int64_t rows = in(0).numel() / p.n_in;
         const float* residual = p.residual ? f(n.inputs.size() - 1) : nullptr;
         if (p.w_int8 != nullptr && rows <= kInt8MaxRows) {
-          fast::gemm_int8_weights(f(0), p.w_int8, p.w_scale, p.bias, residual, p.act, rows, p.n_in, p.n_out, o);
+          fast::gemm_int8_weights(f(0), p.w_int8, p.w_scale, graph::passes::kInt8Group, p.bias, residual, p.act, rows, p.n_in, p.n_out, o);
         } else {
           p.gemm->run(f(0), rows, residual, o);
         }

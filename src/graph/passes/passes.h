@@ -3,6 +3,7 @@
 // optimize/levels.cc lists them; the fused op kinds they create run on the fast CPU executable.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,10 @@ Report fuse_residual_norm(Graph& g);
 Report fuse_epilogue(Graph& g);
 // Assigns every intermediate value a reusable buffer ("slot" attribute on its node).
 Report memory_plan(Graph& g);
-// Weight-only int8 (per output channel, symmetric) for linears; adds "w_int8" and "w_scale" inputs.
+// Weight-only int8 (symmetric, one scale per kInt8Group inputs of an output channel) for linears;
+// records the int8 weights [out, in] and scales [out, ceil(in / kInt8Group)] as "w_int8" /
+// "w_scale" attributes (value ids) and swaps the f32 weight for its dequantized copy.
+constexpr int64_t kInt8Group = 32;
 Report quantize_int8(Graph& g);
 
 }  // namespace kpt::graph::passes

@@ -196,17 +196,20 @@ TEST(FastKernels, Int8WeightGemmMatchesDequantizedReference) {
       std::vector<int8_t> q(static_cast<size_t>(n_out * n_in));
       std::mt19937 gen(21);
       for (auto& e : q) e = static_cast<int8_t>(static_cast<int>(gen() % 255) - 127);
-      auto scale = randn(static_cast<size_t>(n_out), 22, 0.01f);
+      const int64_t group = 32, n_groups = (n_in + group - 1) / group;  // n_in 577: a partial last group
+      auto scale = randn(static_cast<size_t>(n_out * n_groups), 22, 0.01f);
       auto bias = randn(static_cast<size_t>(n_out), 23), res = randn(static_cast<size_t>(rows * n_out), 24);
       std::vector<float> w(q.size());
       for (int64_t o = 0; o < n_out; ++o) {
-        for (int64_t i = 0; i < n_in; ++i) w[static_cast<size_t>(o * n_in + i)] = scale[static_cast<size_t>(o)] * q[static_cast<size_t>(o * n_in + i)];
+        for (int64_t i = 0; i < n_in; ++i) {
+          w[static_cast<size_t>(o * n_in + i)] = scale[static_cast<size_t>(o * n_groups + i / group)] * q[static_cast<size_t>(o * n_in + i)];
+        }
       }
       std::vector<float> lin(static_cast<size_t>(rows * n_out)), act(lin.size()), ref(lin.size()), ours(lin.size());
       cpu::linear(x.data(), w.data(), bias.data(), rows, n_in, n_out, lin.data());
       cpu::silu(lin.data(), static_cast<int64_t>(lin.size()), act.data());
       cpu::add(act.data(), res.data(), static_cast<int64_t>(lin.size()), ref.data());
-      cpu::fast::gemm_int8_weights(x.data(), q.data(), scale.data(), bias.data(), res.data(),
+      cpu::fast::gemm_int8_weights(x.data(), q.data(), scale.data(), group, bias.data(), res.data(),
                                    static_cast<int64_t>(OpKind::kSilu), rows, n_in, n_out, ours.data());
       EXPECT_LE(rel_diff(ours, ref), 1e-5) << "n_in " << n_in << " rows " << rows;
     }

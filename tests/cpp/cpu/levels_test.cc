@@ -84,7 +84,12 @@ TEST(ProductionGuard, RefusesACandidateOutsideTheBudget) {
 TEST(RealModels, AggressiveWithinBudget) {
   const char* text =
       "The quick brown fox jumps over the lazy dog. Transformers process tokens in parallel, and attention lets "
-      "every position look at every earlier one. On a CPU, most of the time goes into matrix multiplications.";
+      "every position look at every earlier one. On a CPU, most of the time goes into matrix multiplications. "
+      "A small model can still write a clear paragraph: it reads the prompt, predicts the next word, and repeats "
+      "until it reaches a stopping point. Engineers measure such systems by latency, throughput and accuracy, and "
+      "they compare every optimized version with the original so that a faster answer is never a wrong one. "
+      "In the morning the market opened late because of the rain, and the baker sold bread to the first customers "
+      "before the sun came out over the hills behind the old stone bridge.";
   int n_models = 0;
   for (const char* name : {"smollm2-135m", "minilm-l6"}) {
     const auto dir = source_dir() / "models" / name;
@@ -167,7 +172,9 @@ TEST_P(Levels, ReducedPrecisionWithinBudgetOrRefused) {
                                          s->info().causal_lm, valid);
       all_within = all_within && optimize::within_budget(a, {});
       measured += std::string(which) + ": " + a.summary() + "\n";
-      if (a.causal_lm) EXPECT_LE(a.mean_kl, optimize::Budget{}.max_mean_kl) << which;  // KL holds even on ties
+      if (a.causal_lm) {
+        EXPECT_LE(a.mean_kl, optimize::Budget{}.max_mean_kl) << which;  // KL holds even on near ties
+      }
     }
     if (level == Level::kBalanced) {
       EXPECT_TRUE(all_within) << measured;

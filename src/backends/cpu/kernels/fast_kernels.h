@@ -42,9 +42,10 @@ struct AttentionArgs {
 };
 void attention_tiled(const AttentionArgs& args, const AttentionContext& ctx);
 
-// Weight-only int8 GEMM for few rows (decode): out [rows, n_out] = x [rows, n_in] .
-// (scale[o] * q[o, :])^T + bias, then act, then + residual [rows, n_out].
-void gemm_int8_weights(const float* x, const int8_t* q, const float* scale, const float* bias, const float* residual,
-                       int64_t act, int64_t rows, int64_t n_in, int64_t n_out, float* out);
+// Weight-only int8 GEMM for few rows (decode): out [rows, n_out] = x [rows, n_in] . w^T + bias,
+// then act, then + residual [rows, n_out], where w[o, i] = scale[o, i / group] * q[o, i] and
+// scale is [n_out, ceil(n_in / group)].
+void gemm_int8_weights(const float* x, const int8_t* q, const float* scale, int64_t group, const float* bias,
+                       const float* residual, int64_t act, int64_t rows, int64_t n_in, int64_t n_out, float* out);
 
 }  // namespace kpt::cpu::fast
