@@ -58,9 +58,9 @@ def prepare_models():
 class Torch:
     name = "pytorch-eager"
 
-    def __init__(self):
+    def __init__(self, threads):
         import torch
-        torch.set_num_threads(os.cpu_count())
+        torch.set_num_threads(threads)
         self.torch = torch
         self.models = {}
 
@@ -102,9 +102,10 @@ class Ort:
     """ONNX Runtime with its transformer graph optimizations (attention/LayerNorm/GELU fusion)."""
     name = "onnxruntime"
 
-    def __init__(self):
+    def __init__(self, threads):
         import onnxruntime
         self.ort = onnxruntime
+        self.threads = threads
         self.sessions = {}
 
     def session(self, path):
@@ -136,7 +137,8 @@ class Ort:
             o = optimize_model(str(raw), model_type="bert", num_heads=cfg.num_attention_heads, hidden_size=cfg.hidden_size)
             o.save_model_to_file(str(opt))
         so = self.ort.SessionOptions()
-        so.intra_op_num_threads = os.cpu_count()
+        so.intra_op_num_threads = self.threads
+        so.inter_op_num_threads = 1
         so.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         s = self.ort.InferenceSession(str(opt), so, providers=["CPUExecutionProvider"])
         self.sessions[key] = (s, cfg)
@@ -158,7 +160,8 @@ class Ort:
 
 
 class Kpt:
-    def __init__(self, build, level):
+    def __init__(self, build, level, threads):
+        self.env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
         self.bin = ROOT / build / "tests" / "cpp" / "cpu" / "kpt_cpu_bench"
         self.level = level
         self.name = f"kpt-{level}"
@@ -166,7 +169,7 @@ class Kpt:
 
     def _run(self, path, mode, a, b, reps):
         r = subprocess.run([str(self.bin), str(path), self.level, mode, str(a), str(b), str(reps)],
-                           capture_output=True, text=True, check=True)
+                           capture_output=True, text=True, check=True, env=self.env)
         j = json.loads(r.stdout)
         self.passes[str(path)] = j["passes"]
         return j["times_ms"]
@@ -186,10 +189,12 @@ def main():
     ap.add_argument("--levels", default="conservative,aggressive")
     ap.add_argument("--only", default="", help="comma-separated workload names to run")
     ap.add_argument("--json", default="")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(),
+                    help="threads for every engine (torch.set_num_threads, ORT intra-op, OMP_NUM_THREADS)")
     args = ap.parse_args()
     models = prepare_models()
-    torch_e, ort_e = Torch(), Ort()
-    kpts = [Kpt(args.build, l) for l in args.levels.split(",")]
+    torch_e, ort_e = Torch(args.threads), Ort(args.threads)
+    kpts = [Kpt(args.build, l, args.threads) for l in args.levels.split(",")]
     workloads = [
         ("minilm-l6 b1 s128", "encode", models["minilm-l6"], 1, 128, [torch_e, ort_e] + kpts),
         ("minilm-l6 b8 s128", "encode", models["minilm-l6"], 8, 128, [torch_e, ort_e] + kpts),
@@ -215,7 +220,8 @@ def main():
     print(f"\n1-min load average at round starts/end: {', '.join(f'{l:.2f}' for l in loads)}")
     print(f"\n| workload | engine | median ms | min..max ms | n | vs pytorch-eager | vs onnxruntime |")
     print("|---|---|---|---|---|---|---|")
-    result = {"load": loads, "rounds": args.rounds, "reps": args.reps, "workloads": {}}
+    print(f"threads per engine: {args.threads}; rounds {args.rounds} x reps {args.reps}")
+    result = {"threads": args.threads, "load": loads, "rounds": args.rounds, "reps": args.reps, "workloads": {}}
     for name, mode, path, a, b, engines in workloads:
         med = {k: statistics.median(v) for k, v in times[name].items()}
         for k, v in times[name].items():

@@ -90,23 +90,35 @@ namespace {
 void segment(const std::vector<double>& s, size_t begin, size_t end, const ChangePointOptions& o,
              std::vector<ChangePoint>& out) {
   if (end - begin < 2 * o.min_segment) return;
-  ChangePoint best;
-  bool found = false;
+  // Locate the split by least squares (the split that leaves the smallest within-segment sum of
+  // squares: exact for a step in the mean, and not biased toward balanced halves as picking the
+  // smallest p-value is); then test that split with Mann-Whitney, which is robust to outliers.
+  auto sse = [&](size_t b, size_t e) {
+    double m = 0;
+    for (size_t i = b; i < e; ++i) m += s[i];
+    m /= static_cast<double>(e - b);
+    double acc = 0;
+    for (size_t i = b; i < e; ++i) acc += (s[i] - m) * (s[i] - m);
+    return acc;
+  };
+  size_t best_k = 0;
+  double best_cost = 0;
   for (size_t k = begin + o.min_segment; k + o.min_segment <= end; ++k) {
-    std::vector<double> left(s.begin() + static_cast<std::ptrdiff_t>(begin), s.begin() + static_cast<std::ptrdiff_t>(k));
-    std::vector<double> right(s.begin() + static_cast<std::ptrdiff_t>(k), s.begin() + static_cast<std::ptrdiff_t>(end));
-    const MannWhitney mw = mann_whitney_u(left, right);
-    ChangePoint c{k, median(left), median(right), mw.p_value};
-    if (!found || c.p_value < best.p_value ||
-        (c.p_value == best.p_value && std::abs(c.relative_change()) > std::abs(best.relative_change()))) {
-      best = c;
-      found = true;
+    const double cost = sse(begin, k) + sse(k, end);
+    if (best_k == 0 || cost < best_cost) {
+      best_k = k;
+      best_cost = cost;
     }
   }
-  if (!found || best.p_value >= o.alpha || std::abs(best.relative_change()) < o.min_relative) return;
-  segment(s, begin, best.index, o, out);
-  out.push_back(best);
-  segment(s, best.index, end, o, out);
+  if (best_k == 0) return;
+  const auto mid = s.begin() + static_cast<std::ptrdiff_t>(best_k);
+  const std::vector<double> left(s.begin() + static_cast<std::ptrdiff_t>(begin), mid);
+  const std::vector<double> right(mid, s.begin() + static_cast<std::ptrdiff_t>(end));
+  const ChangePoint c{best_k, median(left), median(right), mann_whitney_u(left, right).p_value};
+  if (c.p_value >= o.alpha || std::abs(c.relative_change()) < o.min_relative) return;
+  segment(s, begin, best_k, o, out);
+  out.push_back(c);
+  segment(s, best_k, end, o, out);
 }
 }  // namespace
 

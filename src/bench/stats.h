@@ -41,8 +41,9 @@ struct ChangePointOptions {
   double min_relative = 0.05;    // and a median shift at least this large (noise floor)
   size_t min_segment = 3;        // points on each side of a split
 };
-// Binary segmentation: split the series where the two sides differ most (smallest Mann-Whitney
-// p-value), keep the split when it is significant and large enough, recurse into both halves.
+// Binary segmentation: split the series where a step in the mean fits best (least squares), keep
+// the split when the two sides differ significantly (Mann-Whitney) and by enough, recurse into
+// both halves. O(n^2) per level: histories are hundreds of runs, not millions.
 // Returns the change points in order.
 std::vector<ChangePoint> detect_change_points(const std::vector<double>& series, const ChangePointOptions& options = {});
 
