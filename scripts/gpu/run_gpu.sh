@@ -65,18 +65,26 @@ PY
               "gpt2-medium prefill 1 512" "gpt2-medium decode 1 32" "gpt2-medium decode 8 32" \
               "llama-1b prefill 1 512" "llama-1b decode 1 32" "llama-1b decode 8 32"; do
     set -- $spec
-    for level in balanced reference; do
+    for level in ${KPT_BENCH_LEVELS:-balanced reference}; do
       # fp32 (reference) only where it is cheap: it is the parity oracle, not the fast path.
       if [ "$level" = reference ] && [ "$1" = llama-1b ]; then continue; fi
       timeout 60 "$b" "$MODELS/$1" "$2" "$3" "$4" 128 "$level" 20 | sed "s|$MODELS/||" >> "$results" \
         || echo "ours failed: $spec $level"
     done
   done
+  # Where the time goes: eager launches with an event between nodes (KPT_CUDA_PROFILE=1).
+  : > "$OUT/profile.txt"
+  for spec in "llama-1b decode 1 32" "bert-base encoder 32 128" "llama-1b prefill 1 512"; do
+    set -- $spec
+    KPT_CUDA_PROFILE=1 timeout 60 "$b" "$MODELS/$1" "$2" "$3" "$4" 32 balanced 5 >> "$OUT/profile.txt" 2>&1 \
+      || echo "profile failed: $spec"
+  done
   timeout 240 python3 "$ROOT/scripts/gpu/bench_torch.py" peers "$MODELS" >> "$results" 2> "$OUT/peers.err" \
     || { echo "peers failed or timed out"; tail -5 "$OUT/peers.err"; }
 
   echo "=== (c) summary ==="
-  sed 's/^\[ parity   \] //' "$OUT/parity.txt" | awk '{print}' | tail -60
+  sed 's/^\[ parity   \] //' "$OUT/parity.txt" | grep -E "single|graph|plans"
+  grep -A9 "kpt cuda profile" "$OUT/profile.txt"
   grep -E "tests? ran|PASSED|FAILED" "$OUT/tests.log" | tail -12
   python3 "$ROOT/scripts/gpu/bench_torch.py" table "$results" | tee "$OUT/table.txt"
   echo "tests exit code: $tests_rc"

@@ -7,7 +7,10 @@
 // run is the copy of the outputs back to the host.
 #include "backends/cuda/backend.h"
 
+#include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -132,6 +135,20 @@ class CudaExecutable final : public Executable {
   CachingAllocator alloc_;
   CachingAllocator* active_ = &alloc_;  // the graph's allocator while one is captured
   bool graphs_enabled_ = true;
+  // KPT_CUDA_PROFILE=1: eager launches with an event between nodes; per shape and op kind, the
+  // time from one node's start to the next (launch gaps included), printed at destruction.
+  struct OpTime {
+    double ms = 0;
+    int64_t calls = 0;
+  };
+  struct ShapeProfile {
+    std::map<std::string, OpTime> ops;
+    int64_t runs = 0;
+    double host_ms = 0;
+  };
+  bool profile_ = false;
+  std::vector<cudaEvent_t> events_;
+  std::map<std::string, ShapeProfile> profiles_;  // by "batch B x seq S"
   std::map<int64_t, std::unique_ptr<DecodeGraph>> graphs_;  // by batch size
   std::unique_ptr<CublasLtGemm> gemm_;
   std::map<int, DeviceBuffer> w_f32_;   // value id -> fp32 weight
@@ -157,6 +174,13 @@ CudaExecutable::CudaExecutable(const graph::Graph& graph, const KvLayout& kv, in
   KPT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   const char* env = std::getenv("KPT_CUDA_GRAPHS");
   graphs_enabled_ = env == nullptr || std::string(env) != "0";
+  const char* prof = std::getenv("KPT_CUDA_PROFILE");
+  profile_ = prof != nullptr && std::string(prof) != "0";
+  if (profile_) {
+    graphs_enabled_ = false;
+    events_.resize(graph.nodes().size() + 1);
+    for (auto& e : events_) KPT_CUDA_CHECK(cudaEventCreate(&e));
+  }
   gemm_ = std::make_unique<CublasLtGemm>();
   last_use_.assign(graph.values().size(), -1);
   for (size_t i = 0; i < graph.nodes().size(); ++i) {
@@ -175,6 +199,23 @@ CudaExecutable::CudaExecutable(const graph::Graph& graph, const KvLayout& kv, in
 }
 
 CudaExecutable::~CudaExecutable() {
+  for (const auto& [shape, prof] : profiles_) {
+    double total = 0;
+    for (const auto& [op, t] : prof.ops) total += t.ms;
+    const double runs = static_cast<double>(prof.runs);
+    std::string report = fmt::format("kpt cuda profile [{}]: {} runs, {:.3f} ms device time per run (node start to "
+                                     "next node start, eager launches), host run() {:.3f} ms per run\n",
+                                     shape, prof.runs, total / runs, prof.host_ms / runs);
+    std::vector<std::pair<std::string, OpTime>> rows(prof.ops.begin(), prof.ops.end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+    for (const auto& [op, t] : rows) {
+      report += fmt::format("  {:<22} {:>5} launches/run {:>9.3f} ms/run {:>5.1f}% {:>8.2f} us/launch\n", op,
+                            t.calls / prof.runs, t.ms / runs, 100.0 * t.ms / total,
+                            1000.0 * t.ms / static_cast<double>(t.calls));
+    }
+    std::fputs(report.c_str(), stderr);
+  }
+  for (auto& e : events_) (void)cudaEventDestroy(e);
   graphs_.clear();
   if (stream_ != nullptr) {
     (void)cudaStreamSynchronize(stream_);
@@ -355,6 +396,7 @@ void CudaExecutable::execute(std::vector<DevValue>& vals, const AttentionMeta& m
     out.owned = ScratchBuffer(*active_, static_cast<size_t>(shape_numel(shape)) * sizeof(float));
     out.data = out.owned.data();
     out.shape = std::move(shape);
+    if (profile_) KPT_CUDA_CHECK(cudaEventRecord(events_[ni], stream_));
     run_node(ni, vals, meta, out.owned.as<float>());
     for (int v : n.inputs) {
       if (last_use_[static_cast<size_t>(v)] == static_cast<int>(ni) && !graph_.value(v).constant.defined() &&
@@ -394,8 +436,28 @@ std::vector<Tensor> CudaExecutable::run(const std::map<std::string, Tensor>& inp
     KPT_CHECK(seq >= 0 && kv.seqs.size() == static_cast<size_t>(batch), "KV step does not match the batch");
     upload_attention_meta(kv, seq, false, false, meta);
   }
+  const auto t0 = std::chrono::steady_clock::now();
   execute(vals, meta, sym);
-  return download(vals);
+  if (profile_) KPT_CUDA_CHECK(cudaEventRecord(events_.back(), stream_));
+  std::vector<Tensor> outs = download(vals);
+  if (profile_) {
+    ShapeProfile& prof = profiles_[fmt::format("batch {} x seq {}", batch, seq)];
+    prof.host_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    ++prof.runs;
+    const auto& nodes = graph_.nodes();
+    for (size_t ni = 0; ni < nodes.size(); ++ni) {
+      float ms = 0;
+      KPT_CUDA_CHECK(cudaEventElapsedTime(&ms, events_[ni], events_[ni + 1]));
+      std::string key = graph::op_name(nodes[ni].op);
+      if (nodes[ni].op == OpKind::kLinear) {
+        key += fmt::format(" n={}", graph_.value(nodes[ni].inputs[1]).constant.shape()[0]);
+      }
+      OpTime& t = prof.ops[key];
+      t.ms += ms;
+      ++t.calls;
+    }
+  }
+  return outs;
 }
 
 std::vector<Tensor> CudaExecutable::run_graph(const std::map<std::string, Tensor>& inputs, const KvStep& kv,
