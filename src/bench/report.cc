@@ -34,7 +34,8 @@ std::string num(double v) {
   const double a = std::abs(v);
   if (a >= 1e9) return fmt::format("{:.3g}G", v / 1e9);
   if (a >= 1e6) return fmt::format("{:.3g}M", v / 1e6);
-  if (a >= 1e4) return fmt::format("{:.3g}k", v / 1e3);
+  if (a >= 1e5) return fmt::format("{:.3g}k", v / 1e3);
+  if (a >= 100) return fmt::format("{:.0f}", v);
   return fmt::format("{:.3g}", v);
 }
 
@@ -63,9 +64,18 @@ std::string line_chart(const Series& s) {
     lo -= 0.5 * std::max(1e-9, std::abs(lo) * 0.05);
     hi += 0.5 * std::max(1e-9, std::abs(hi) * 0.05);
   }
+  // Show at least +-1% around the values, so a flat series looks flat, not like a saw.
+  const double min_span = 0.02 * std::max(std::abs(hi), std::abs(lo));
+  if (hi - lo < min_span) {
+    const double mid = (hi + lo) / 2;
+    lo = mid - min_span / 2;
+    hi = mid + min_span / 2;
+  }
   const double pad = 0.08 * (hi - lo);
+  const bool non_negative = lo >= 0;
   lo -= pad;
   hi += pad;
+  if (non_negative && lo < 0) lo = 0;  // times and rates are never negative
   auto x = [&](size_t i) { return kL + (n == 1 ? (kW - kL - kR) / 2 : (kW - kL - kR) * static_cast<double>(i) / static_cast<double>(n - 1)); };
   auto y = [&](double v) { return kT + (kH - kT - kB) * (1 - (v - lo) / (hi - lo)); };
   std::string svg = fmt::format(R"(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" role="img">)", kW, kH, kW, kH);
@@ -76,7 +86,8 @@ std::string line_chart(const Series& s) {
                        kL, kW - kR, y(v), y(v), kL - 4, y(v) + 3, esc(num(v)));
   }
   for (size_t i = 0; i < n; ++i) {
-    if (n <= 12 || i % ((n + 11) / 12) == 0 || i + 1 == n) {
+    const size_t step = (n + 11) / 12;  // at most ~12 labels; the last run is always labelled
+    if (i + 1 == n || (i % step == 0 && n - 1 - i >= step)) {
       svg += fmt::format(R"(<text x="{:.1f}" y="{}" font-size="10" text-anchor="middle" fill="#555">#{}</text>)", x(i), kH - kB + 14, s.run_ids[i]);
     }
   }
@@ -104,7 +115,7 @@ std::string line_chart(const Series& s) {
 
 // Horizontal bars: one per level/device of one workload shape.
 std::string bar_chart(const std::vector<std::pair<std::string, double>>& bars, const std::string& unit) {
-  constexpr double kW = 560, kRow = 24, kLabel = 170, kR = 70;
+  constexpr double kW = 560, kRow = 24, kLabel = 170, kR = 100;
   const double h = kRow * static_cast<double>(bars.size()) + 10;
   double hi = 0;
   for (const auto& b : bars) hi = std::max(hi, b.second);
@@ -157,7 +168,9 @@ std::string sparkline(const std::vector<double>& values) {
   const double lo = *lo_it, hi = *hi_it;
   std::string s;
   for (double v : values) {
-    const int level = hi > lo ? static_cast<int>(std::lround((v - lo) / (hi - lo) * 7)) : 3;
+    // A spread under 1% of the values is drawn flat: min-max scaling would magnify rounding.
+    const bool flat = hi - lo <= 0.01 * std::max(std::abs(hi), std::abs(lo));
+    const int level = flat ? 3 : static_cast<int>(std::lround((v - lo) / (hi - lo) * 7));
     s += kBlocks[std::clamp(level, 0, 7)];
   }
   return s;

@@ -235,12 +235,14 @@ Run add_benchmark(CLI::App& app) {
   auto* hist = cmd->add_subcommand("history", "List recorded runs with sparklines and change points");
   struct HistArgs {
     std::string history, workload;
+    std::vector<std::string> imports;
     size_t last = 10;
   };
   auto h = std::make_shared<HistArgs>();
   hist->add_option("--history", h->history, "history database");
   hist->add_option("--workload", h->workload, "only this workload id (see the listing)");
   hist->add_option("--last", h->last, "values listed per metric")->capture_default_str();
+  hist->add_option("--import", h->imports, "add result JSON files (e.g. CI artifacts) to the history first");
 
   // benchmark report
   auto* rep = cmd->add_subcommand("report", "Write a self-contained HTML report of the history");
@@ -280,6 +282,13 @@ Run add_benchmark(CLI::App& app) {
     }
     if (hist->parsed() || rep->parsed()) {
       const auto hp = history_path(hist->parsed() ? h->history : r->history);
+      if (hist->parsed() && !h->imports.empty()) {
+        auto db = bench::History::open(hp);
+        for (const auto& f : h->imports) {
+          const int64_t id = db.add(bench::load_result(f));
+          std::fprintf(stderr, "imported %s as run #%lld\n", f.c_str(), static_cast<long long>(id));
+        }
+      }
       if (!std::filesystem::exists(hp)) throw Error(ErrorCode::kNotFound, fmt::format("no history at {} (run a benchmark first)", hp));
       auto db = bench::History::open(hp);
       if (hist->parsed()) {

@@ -1,0 +1,170 @@
+"""`kernelpytorch benchmark` and `doctor` from the command line: a short run on a tiny fixture
+model, the result JSON contract, compare's exit codes on synthetic samples (noise passes, a 20%
+slowdown fails), history with change points, the HTML report, and clear errors."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "models"
+CLI = os.environ.get("KPT_CLI", str(ROOT / "build" / "src" / "cli" / "kernelpytorch"))
+
+pytestmark = pytest.mark.skipif(not Path(CLI).exists(), reason=f"CLI not built at {CLI} (run scripts/build.sh)")
+
+
+def run(*args, check=True, exe=CLI):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    p = subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=600, env=env)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{exe} {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stderr}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def gpt2_result(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bench")
+    out, hist = d / "r.json", d / "h.sqlite"
+    p = run("benchmark", FIXTURES / "gpt2_inner", "--prompt-len", 4, "--new-tokens", 5, "--repeat", 3,
+            "--warmup", 1, "--threads", 1, "--history", hist, "-o", out)
+    return json.loads(out.read_text()), p, hist
+
+
+def test_doctor_json_schema():
+    env = json.loads(run("doctor", "--json").stdout)
+    assert env["schema"] == "kernelpytorch.environment/1"
+    assert env["hardware"]["cpu"]["logical_cores"] >= 1
+    assert isinstance(env["hardware"]["cpu"]["flags"], list)
+    assert env["hardware"]["memory"]["total_bytes"] > 0
+    assert isinstance(env["hardware"]["gpus"], list)
+    for key in ("version", "git_commit", "compiler", "build_type", "cuda", "onednn"):
+        assert key in env["build"]
+    assert len(env["env_key"]) == 16
+    assert env["capabilities"]["devices"][0]["device"] == "cpu"
+    assert set(env["capabilities"]["levels"]) == {"reference", "conservative", "balanced", "aggressive", "production"}
+
+
+def test_doctor_text_and_alias():
+    text = run("doctor").stdout
+    for section in ("Build", "System", "GPUs", "Devices", "Levels", "Recommendation"):
+        assert f"\n{section}\n" in text
+    alias = Path(CLI).with_name("kpt-doctor")
+    if alias.exists():
+        assert "KernelPyTorch doctor" in run(exe=str(alias)).stdout
+
+
+def test_result_contract(gpt2_result):
+    r, p, _ = gpt2_result
+    assert r["schema"] == "kernelpytorch.benchmark/1"
+    assert r["environment"]["env_key"]
+    (w,) = r["workloads"]
+    assert w["id"] == "gpt2_inner/generate/b1-p4-n5/reference/cpu"
+    assert w["weights"] == "real" and w["kind"] == "generate"
+    m = w["metrics"]
+    assert len(m["latency_ms"]["samples"]) == 3
+    assert len(m["ttft_ms"]["samples"]) == 3
+    assert len(m["itl_ms"]["samples"]) == 3 * 4  # 4 gaps between 5 tokens
+    assert m["tokens_s"]["better"] == "higher" and m["latency_ms"]["better"] == "lower"
+    lat = m["latency_ms"]
+    assert lat["median"] == pytest.approx(np.median(lat["samples"]))
+    assert lat["p90"] == pytest.approx(np.percentile(lat["samples"], 90))
+    assert m["peak_rss_bytes"]["samples"][0] > 0
+    assert "gpt2_inner/generate/b1-p4-n5/reference/cpu" in p.stdout  # the table
+    assert "recorded as run #1" in p.stderr
+
+
+def test_forward_workload_on_encoder(tmp_path):
+    out = tmp_path / "bert.json"
+    run("benchmark", FIXTURES / "bert_tokentypes", "--seq", 9, "--batch", 2, "--repeat", 2, "--no-history",
+        "--no-progress", "-o", out)
+    (w,) = json.loads(out.read_text())["workloads"]
+    assert w["id"] == "bert_tokentypes/forward/b2-s9/reference/cpu"
+    assert set(w["metrics"]) >= {"latency_ms", "throughput_seq_s", "tokens_s", "peak_rss_bytes"}
+
+
+def synthetic(template, latency_ms, tokens_s, path):
+    r = json.loads(json.dumps(template))
+    m = r["workloads"][0]["metrics"]
+    m["latency_ms"]["samples"] = list(map(float, latency_ms))
+    m["tokens_s"]["samples"] = list(map(float, tokens_s))
+    for k in ("ttft_ms", "itl_ms", "peak_rss_bytes", "load_ms"):
+        m.pop(k, None)
+    path.write_text(json.dumps(r))
+    return path
+
+
+def noisy(center, n, seed, rel=0.03):
+    rng = np.random.default_rng(seed)
+    v = center * (1 + rel * rng.standard_normal(n))
+    v[rng.random(n) < 0.1] *= 1.5  # descheduled runs
+    return v
+
+
+def test_compare_noise_passes_and_slowdown_fails(gpt2_result, tmp_path):
+    r, _, _ = gpt2_result
+    base = synthetic(r, noisy(100, 20, 1), noisy(50, 20, 2), tmp_path / "base.json")
+    same = synthetic(r, noisy(100, 20, 3), noisy(50, 20, 4), tmp_path / "same.json")
+    slow = synthetic(r, noisy(120, 20, 5), noisy(41, 20, 6), tmp_path / "slow.json")
+    p = run("benchmark", "compare", base, same, check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "0 regressed" in p.stdout
+    p = run("benchmark", "compare", base, slow, check=False)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "REGRESSED" in p.stdout and "latency_ms" in p.stdout and "tokens_s" in p.stdout
+    # A threshold above the change turns it into "unchanged".
+    assert run("benchmark", "compare", base, slow, "--threshold", "30%", check=False).returncode == 0
+
+
+def test_compare_malformed_is_a_clear_error(gpt2_result, tmp_path):
+    r, _, _ = gpt2_result
+    good = synthetic(r, [1, 2, 3], [1, 2, 3], tmp_path / "good.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ not json")
+    p = run("benchmark", "compare", good, bad, check=False)
+    assert p.returncode == 1 and "bad.json is not valid JSON" in p.stderr
+    broken = json.loads(good.read_text())
+    broken["workloads"][0]["metrics"]["latency_ms"]["samples"] = "fast"
+    bad.write_text(json.dumps(broken))
+    p = run("benchmark", "compare", good, bad, check=False)
+    assert p.returncode == 1 and "latency_ms.samples must be a non-empty array" in p.stderr, p.stderr
+    p = run("benchmark", "compare", good, tmp_path / "missing.json", check=False)
+    assert p.returncode == 1 and "cannot open" in p.stderr
+
+
+def test_history_change_point_and_report(gpt2_result, tmp_path):
+    r, _, _ = gpt2_result
+    hist = tmp_path / "h.sqlite"
+    files = []
+    for i in range(14):  # a 25% slowdown enters at the 9th run
+        center = 100 if i < 8 else 125
+        files.append(synthetic(r, noisy(center, 10, 100 + i, 0.01), noisy(5000 / center, 10, 200 + i, 0.01),
+                               tmp_path / f"run{i}.json"))
+    p = run("benchmark", "history", "--history", hist, "--import", *files)
+    assert "change point: +2" in p.stdout and "at run #9" in p.stdout, p.stdout
+    html = tmp_path / "report.html"
+    run("benchmark", "report", "--history", hist, "-o", html)
+    text = html.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "change point at run #9" in text
+    assert "<script" not in text and "https://" not in text
+
+
+def test_baseline_against_history(gpt2_result):
+    _, _, hist = gpt2_result
+    p = run("benchmark", FIXTURES / "gpt2_inner", "--prompt-len", 4, "--new-tokens", 5, "--repeat", 3, "--warmup", 1,
+            "--threads", 1, "--history", hist, "--baseline", "--threshold", "1000%", "--no-progress")
+    assert "baseline for gpt2_inner/generate/b1-p4-n5/reference/cpu: run #1" in p.stderr
+    assert "metrics compared" in p.stdout
+
+
+def test_bad_options_are_clear(tmp_path):
+    p = run("benchmark", check=False)
+    assert p.returncode == 1 and "give a MODEL_DIR or --suite" in p.stderr
+    p = run("benchmark", "--suite", "nope", "--no-history", check=False)
+    assert p.returncode == 1 and "suite 'nope' not found" in p.stderr
+    p = run("benchmark", FIXTURES / "bert_tokentypes", "--kind", "generate", "--no-history", "--repeat", 1, check=False)
+    assert p.returncode == 1 and "is an encoder" in p.stderr
+    p = run("benchmark", "compare", "a.json", "b.json", "--threshold", "lots", check=False)
+    assert p.returncode == 1 and "threshold 'lots'" in p.stderr
