@@ -1,5 +1,6 @@
 #include "bench/compare.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -14,7 +15,13 @@ namespace kpt::bench {
 
 namespace {
 // Load time depends on the page cache more than on the engine; it is recorded, not judged.
-const std::set<std::string> kNotJudged = {"load_ms"};
+// cpu_share describes the machine, not the engine: it gates the verdicts instead.
+const std::set<std::string> kNotJudged = {"load_ms", "cpu_share"};
+
+double cpu_share_of(const WorkloadResult& w) {
+  auto it = w.metrics.find("cpu_share");
+  return it == w.metrics.end() || it->second.samples.empty() ? 1.0 : it->second.median();
+}
 }  // namespace
 
 const char* verdict_name(Verdict v) {
@@ -84,11 +91,19 @@ Comparison compare_results(const BenchResult& base, const BenchResult& candidate
       continue;
     }
     seen.insert(id);
+    const double share = std::min(cpu_share_of(*it->second), cpu_share_of(w));
     for (const auto& [name, m] : w.metrics) {
       if (kNotJudged.count(name) != 0) continue;
       auto bm = it->second->metrics.find(name);
       if (bm == it->second->metrics.end()) continue;
-      out.changes.push_back(compare_metric(id, name, bm->second, m, o));
+      MetricChange ch = compare_metric(id, name, bm->second, m, o);
+      if (share < o.min_cpu_share && (ch.verdict == Verdict::kRegressed || ch.verdict == Verdict::kImproved) &&
+          !std::isnan(ch.p_value)) {
+        ch.verdict = Verdict::kUnsure;
+        ch.note = fmt::format("busy machine: the process got {:.0f}% of its threads' CPU time (< {:.0f}%)",
+                              100 * share, 100 * o.min_cpu_share);
+      }
+      out.changes.push_back(ch);
     }
   }
   for (const auto& [id, _] : by_id) {
@@ -108,8 +123,9 @@ std::string format_comparison(const Comparison& c, const CompareOptions& o, bool
   for (const auto& ch : c.changes) {
     if (only_moved && ch.verdict == Verdict::kUnchanged) continue;
     const std::string p = std::isnan(ch.p_value) ? "-" : fmt::format("{:.2g}", ch.p_value);
-    s += fmt::format("{:<44} {:<16} {:>12.4g} {:>12.4g} {:>+7.1f}% {:>9}  {}\n", ch.workload, ch.metric,
-                     ch.base_median, ch.new_median, 100 * ch.relative, p, verdict_name(ch.verdict));
+    s += fmt::format("{:<44} {:<16} {:>12.4g} {:>12.4g} {:>+7.1f}% {:>9}  {}{}\n", ch.workload, ch.metric,
+                     ch.base_median, ch.new_median, 100 * ch.relative, p, verdict_name(ch.verdict),
+                     ch.verdict == Verdict::kUnsure ? " (" + ch.note + ")" : "");
   }
   for (const auto& id : c.only_in_base) s += fmt::format("only in base: {}\n", id);
   for (const auto& id : c.only_in_new) s += fmt::format("only in new:  {}\n", id);

@@ -14,6 +14,10 @@ namespace kpt::bench {
 struct CompareOptions {
   double threshold = 0.05;  // relative change of the median, e.g. 0.05 for 5%
   double alpha = 0.01;      // significance level
+  // A CPU workload whose process got less than this share of its threads' time (median of
+  // cpu_share, either side) ran on a busy machine: its moves are reported "unsure", never
+  // "regressed" or "improved". 0 turns the check off.
+  double min_cpu_share = 0.8;
 };
 
 enum class Verdict { kUnchanged, kImproved, kRegressed, kUnsure };

@@ -74,6 +74,7 @@ nlohmann::json to_json(const WorkloadResult& w) {
   j["repeat"] = s.repeat;
   j["threads"] = s.threads;
   j["n_parameters"] = w.n_parameters;
+  j["load_average"] = {w.load_average[0], w.load_average[1]};
   nlohmann::json metrics = nlohmann::json::object();
   for (const auto& [name, m] : w.metrics) {
     metrics[name] = {{"unit", m.unit},
@@ -124,6 +125,11 @@ WorkloadResult workload_from_json(const nlohmann::json& j, const std::string& so
   s.threads = j.value("threads", 0);
   w.device_used = j.value("device_used", s.device);
   w.n_parameters = j.value("n_parameters", int64_t{0});
+  if (auto la = j.find("load_average"); la != j.end() && la->is_array() && la->size() == 2 && (*la)[0].is_number() &&
+                                        (*la)[1].is_number()) {
+    w.load_average[0] = (*la)[0].get<double>();
+    w.load_average[1] = (*la)[1].get<double>();
+  }
   const std::string mpath = fmt::format("workload[{}].metrics", s.id());
   const auto& metrics = field(j, "metrics", source, path);
   if (!metrics.is_object()) bad(source, mpath, "must be an object of metrics");

@@ -47,7 +47,8 @@ struct WorkloadResult {
   WorkloadSpec spec;
   std::string device_used;  // what the engine actually ran on
   int64_t n_parameters = 0;
-  // latency_ms, throughput_seq_s, tokens_s, ttft_ms, itl_ms, peak_rss_bytes, load_ms
+  double load_average[2] = {0, 0};  // 1-minute load average before and after the workload
+  // latency_ms, throughput_seq_s, tokens_s, ttft_ms, itl_ms, peak_rss_bytes, load_ms, cpu_share
   std::map<std::string, Metric> metrics;
 };
 

@@ -1,5 +1,7 @@
 #include "bench/runner.h"
 
+#include <time.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "bench/random_model.h"
+#include "core/threading.h"
 #include "kpt/engine.h"
 #include "kpt/status.h"
 
@@ -38,6 +41,31 @@ std::vector<std::vector<int64_t>> random_ids(int64_t rows, int64_t cols, int64_t
     for (auto& v : row) v = dist(rng);
   }
   return ids;
+}
+
+double process_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// How much of its threads' time this process got during one timed repetition: CPU seconds over
+// wall seconds x threads. Near 1 on an idle machine (the OpenMP pool spins while it waits); far
+// below 1 when other processes took the cores, which makes that run's times unreliable.
+struct CpuShare {
+  double cpu0 = process_cpu_s();
+  Clock::time_point t0 = Clock::now();
+  double finish() const {
+    const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    return wall > 0 ? (process_cpu_s() - cpu0) / (wall * std::max(1, num_threads())) : 1.0;
+  }
+};
+
+double load_average_1m() {
+  std::ifstream f("/proc/loadavg");
+  double v = 0;
+  f >> v;
+  return v;
 }
 
 Metric metric(const char* unit, bool higher_is_better) {
@@ -97,6 +125,8 @@ WorkloadResult run_workload(const WorkloadSpec& spec, const Progress& progress) 
   r.n_parameters = engine->info().n_parameters;
   const ModelInfo& info = engine->info();
   if (progress) progress(1, total, label);
+  Metric cpu_share = metric("fraction", true);
+  r.load_average[0] = load_average_1m();
 
   if (spec.kind == "forward") {
     if (spec.seq < 1) throw Error(ErrorCode::kInvalidArgument, fmt::format("--seq must be >= 1, got {}", spec.seq));
@@ -108,10 +138,12 @@ WorkloadResult run_workload(const WorkloadSpec& spec, const Progress& progress) 
     in.input_ids = random_ids(spec.batch, spec.seq, info.vocab_size, 1234);
     Metric latency = metric("ms", false), seq_s = metric("seq/s", true), tok_s = metric("tokens/s", true);
     for (int i = 0; i < spec.warmup + spec.repeat; ++i) {
+      const CpuShare share;
       const auto t0 = Clock::now();
       Tensor out = engine->forward(in);
       const double ms = ms_between(t0, Clock::now());
       if (i >= spec.warmup) {
+        cpu_share.samples.push_back(share.finish());
         latency.samples.push_back(ms);
         seq_s.samples.push_back(static_cast<double>(spec.batch) / (ms / 1e3));
         tok_s.samples.push_back(static_cast<double>(spec.batch * spec.seq) / (ms / 1e3));
@@ -142,10 +174,12 @@ WorkloadResult run_workload(const WorkloadSpec& spec, const Progress& progress) 
         if (row == 0) stamps.push_back(Clock::now());
         return true;
       };
+      const CpuShare share;
       const auto t0 = Clock::now();
       GenerateResult gr = engine->generate(prompts, g);
       const auto t1 = Clock::now();
       if (i >= spec.warmup && !stamps.empty()) {
+        cpu_share.samples.push_back(share.finish());
         latency.samples.push_back(ms_between(t0, t1));
         ttft.samples.push_back(ms_between(t0, stamps.front()));
         for (size_t k = 1; k < stamps.size(); ++k) itl.samples.push_back(ms_between(stamps[k - 1], stamps[k]));
@@ -164,6 +198,9 @@ WorkloadResult run_workload(const WorkloadSpec& spec, const Progress& progress) 
   } else {
     throw Error(ErrorCode::kInvalidArgument, fmt::format("workload kind must be forward or generate, got '{}'", spec.kind));
   }
+  r.load_average[1] = load_average_1m();
+  // Only meaningful where the CPU does the work; a GPU run's CPU mostly waits.
+  if (r.device_used.rfind("cpu", 0) == 0) r.metrics["cpu_share"] = cpu_share;
   Metric rss = metric("bytes", false);
   rss.samples.push_back(static_cast<double>(peak_rss_bytes()));
   r.metrics["peak_rss_bytes"] = rss;

@@ -17,7 +17,9 @@ using Progress = std::function<void(int done, int total, const std::string& labe
 //   generate: latency_ms (whole generate call), ttft_ms (call start -> first token),
 //             itl_ms (gap between consecutive tokens of row 0, every step of every repeat),
 //             tokens_s (batch * decoded tokens / decode time)
-//   both:     peak_rss_bytes (VmHWM, reset before loading, so weights count), load_ms
+//   both:     peak_rss_bytes (VmHWM, reset before loading, so weights count), load_ms,
+//             cpu_share (CPU run: CPU time / (wall time x threads) per repetition; low values
+//             mean other processes took the cores and the times are unreliable)
 // Inputs are random token ids from a fixed seed; generation ignores EOS so every repeat does
 // the same amount of work.
 WorkloadResult run_workload(const WorkloadSpec& spec, const Progress& progress = {});

@@ -65,6 +65,22 @@ TEST(Compare, TenPercentSlowdownIsCaughtWithEnoughSamples) {
   EXPECT_TRUE(c.has_regression()) << format_comparison(c, {}, false);
 }
 
+TEST(Compare, BusyMachineMakesMovesUnsure) {
+  auto base = one_workload(noisy(100, 20, 1), noisy(50, 20, 2));
+  auto next = one_workload(noisy(120, 20, 3), noisy(40, 20, 4));
+  base.workloads[0].metrics["cpu_share"] = Metric{"fraction", true, {0.97, 0.98, 0.96}};
+  next.workloads[0].metrics["cpu_share"] = Metric{"fraction", true, {0.41, 0.52, 0.47}};  // starved
+  const Comparison c = compare_results(base, next);
+  EXPECT_FALSE(c.has_regression()) << format_comparison(c, {}, false);
+  for (const auto& ch : c.changes) {
+    EXPECT_EQ(ch.verdict, Verdict::kUnsure);
+    EXPECT_NE(ch.note.find("busy machine"), std::string::npos);
+  }
+  CompareOptions no_gate;
+  no_gate.min_cpu_share = 0;
+  EXPECT_TRUE(compare_results(base, next, no_gate).has_regression());
+}
+
 TEST(Compare, SpeedupIsAnImprovement) {
   const auto base = one_workload(noisy(100, 20, 9), noisy(50, 20, 10));
   const auto next = one_workload(noisy(70, 20, 11), noisy(70, 20, 12));
