@@ -40,7 +40,7 @@ class KptTokenizer:
         tok.batch_decode(ids, skip_special_tokens=True)
     """
 
-    def __init__(self, core, model_dir=None, model_type=None):
+    def __init__(self, core, model_dir=None, model_type=None, model_kind=None):
         self._core = core
         self._lock = threading.Lock()  # truncation is configured per call on the shared C++ object
         self.model_dir = Path(model_dir) if model_dir is not None else None
@@ -56,7 +56,9 @@ class KptTokenizer:
         self.padding_side = cfg.get("padding_side", "right")
         self.truncation_side = cfg.get("truncation_side", "right")
         self.model_max_length = int(cfg.get("model_max_length", 1e30)) if cfg.get("model_max_length") else int(1e30)
-        self.clean_up_tokenization_spaces = bool(cfg.get("clean_up_tokenization_spaces", False))
+        # transformers 5 applies clean_up_tokenization only to WordPiece (it corrupts BPE text).
+        self.clean_up_tokenization_spaces = (bool(cfg.get("clean_up_tokenization_spaces", False))
+                                             and model_kind in (None, "WordPiece"))
         for role in ("pad", "eos", "bos", "unk", "sep", "cls", "mask"):
             setattr(self, f"{role}_token", _token_text(cfg.get(f"{role}_token")))
         if self.pad_token is None and core.padding is not None:
@@ -71,7 +73,13 @@ class KptTokenizer:
     @classmethod
     def from_pretrained(cls, model_dir, model_type=None):
         path = Path(model_dir) / "tokenizer.json"
-        return cls(_core.Tokenizer.from_file(str(path)), model_dir, model_type)
+        core = _core.Tokenizer.from_file(str(path))
+        try:
+            with open(path, encoding="utf-8") as f:
+                kind = (json.load(f).get("model") or {}).get("type")
+        except (OSError, ValueError, AttributeError):
+            kind = None
+        return cls(core, model_dir, model_type, kind)
 
     # --- vocabulary ---------------------------------------------------------------------------
     def _id(self, token):

@@ -153,6 +153,8 @@ void bind_engine(nb::module_& m) {
       .def_prop_ro("device", [](const Engine& e) { return e.device(); })
       .def("describe", &Engine::describe)
       .def("graph_dump", &Engine::graph_dump)
+      .def("pass_report", &Engine::pass_report,
+           "What the level's passes changed, one line each; for production also each measured candidate.")
       .def_prop_ro("tokenizer",
                    [](const Engine& e) -> std::optional<Tokenizer> {
                      if (e.tokenizer() == nullptr) return std::nullopt;

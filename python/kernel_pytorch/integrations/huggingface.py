@@ -39,6 +39,7 @@ class OptimizationReport:
     weights_dtype: str = ""
     load_seconds: float = 0.0
     fallbacks: list = dataclasses.field(default_factory=list)  # [(level, why it was not used)]
+    applied: list = dataclasses.field(default_factory=list)  # the engine's pass report, one line each
     notes: list = dataclasses.field(default_factory=list)
     measurements: dict = dataclasses.field(default_factory=dict)  # optimize(measure=True)
 
@@ -53,6 +54,8 @@ class OptimizationReport:
                  f"  load         {self.load_seconds:.2f} s"]
         for level, why in self.fallbacks:
             lines.append(f"  fallback     {level} not used: {why}")
+        for line in self.applied:
+            lines.append(f"  applied      {line}")
         for note in self.notes:
             lines.append(f"  note         {note}")
         for key, value in self.measurements.items():
@@ -179,6 +182,10 @@ class HuggingFaceOptimizer:
         report.architecture = info.architecture
         report.n_parameters = info.n_parameters
         report.weights_dtype = info.weights_dtype
+        report.applied = list(engine.pass_report())
+        if not self.preserve_accuracy and report.level != "reference":
+            report.notes.append("preserve_accuracy=False changes nothing yet: the engine always keeps its accuracy "
+                                "budget (levels beyond it are refused)")
         if report.level == "reference":
             report.notes.append("reference level: fp32, one kernel per op; it is the accuracy oracle itself")
         self.model = OptimizedModel(engine, self.model_dir, level=report.level,
@@ -213,18 +220,22 @@ class HuggingFaceOptimizer:
         if model.info.family == "bert" and "token_type_ids" not in hf_inputs:
             hf_inputs["token_type_ids"] = torch.zeros_like(sample["input_ids"])
 
-        def timed(fn):
-            fn()  # warm-up
-            times = []
-            for _ in range(runs):
-                t = time.perf_counter()
-                out = fn()
-                times.append(time.perf_counter() - t)
-            return out, float(np.median(times))
+        # Interleaved runs, so that load from other processes hits both sides alike.
+        def run_ref():
+            return hf(**hf_inputs)
 
+        def run_ours():
+            return model(**sample)
+
+        times_ref, times_ours = [], []
         with torch.no_grad():
-            ref_out, t_ref = timed(lambda: hf(**hf_inputs))
-        ours_out, t_ours = timed(lambda: model(**sample))
+            ref_out, ours_out = run_ref(), run_ours()  # warm-up
+            for _ in range(runs):
+                for fn, times in ((run_ref, times_ref), (run_ours, times_ours)):
+                    t = time.perf_counter()
+                    fn()
+                    times.append(time.perf_counter() - t)
+        t_ref, t_ours = float(np.median(times_ref)), float(np.median(times_ours))
         key = "logits" if model.is_causal_lm else "last_hidden_state"
         ref = getattr(ref_out, key).float().numpy()
         ours = getattr(ours_out, key).numpy()
@@ -232,8 +243,9 @@ class HuggingFaceOptimizer:
         diff = np.abs(ours - ref)[mask].max() / max(np.abs(ref[mask]).max(), 1e-30)
         shape = tuple(sample["input_ids"].shape)
         result = {
-            "conditions": f"forward, input {shape}, median of {runs} runs after 1 warm-up, {os.cpu_count()} CPUs, "
-                          f"torch {torch.__version__} fp32 eager as the baseline",
+            "conditions": f"forward, input {shape}, median of {runs} interleaved runs after 1 warm-up, "
+                          f"{os.cpu_count()} CPUs, engine threads {self.num_threads or 'default'}, torch "
+                          f"{torch.__version__} ({torch.get_num_threads()} threads) fp32 eager as the baseline",
             "transformers_ms": round(t_ref * 1e3, 3),
             "kernel_pytorch_ms": round(t_ours * 1e3, 3),
             "speedup_vs_transformers": round(t_ref / t_ours, 3),
