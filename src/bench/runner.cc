@@ -96,64 +96,97 @@ void reset_peak_rss() {
   f << "5";  // resets VmHWM to the current RSS (Linux >= 4.0)
 }
 
-WorkloadResult run_workload(const WorkloadSpec& spec, const Progress& progress) {
+struct WorkloadRunner::Impl {
+  WorkloadResult r;
+  Progress progress;
+  std::string label;
+  int total = 0;
+  std::unique_ptr<Engine> engine;
+  ForwardInputs forward_inputs;                 // [batch, seq] ids (forward)
+  std::vector<std::vector<int64_t>> prompts;    // [batch, prompt_len] ids (generate)
+  Metric latency = metric("ms", false), seq_s = metric("seq/s", true), tok_s = metric("tokens/s", true);
+  Metric ttft = metric("ms", false), itl = metric("ms", false), cpu_share = metric("fraction", true);
+
+  void forward_once(bool timed) {
+    const WorkloadSpec& spec = r.spec;
+    const CpuShare share;
+    const auto t0 = Clock::now();
+    Tensor out = engine->forward(forward_inputs);
+    const double ms = ms_between(t0, Clock::now());
+    if (!timed) return;
+    cpu_share.samples.push_back(share.finish());
+    latency.samples.push_back(ms);
+    seq_s.samples.push_back(static_cast<double>(spec.batch) / (ms / 1e3));
+    tok_s.samples.push_back(static_cast<double>(spec.batch * spec.seq) / (ms / 1e3));
+  }
+
+  void generate_once(bool timed) {
+    const WorkloadSpec& spec = r.spec;
+    GenerateOptions g;
+    g.max_new_tokens = spec.new_tokens;
+    g.eos_token_ids = std::vector<int64_t>{};  // fixed length: never stop early
+    std::vector<Clock::time_point> stamps;
+    stamps.reserve(static_cast<size_t>(spec.new_tokens));
+    g.on_token = [&](size_t row, int64_t) {
+      if (row == 0) stamps.push_back(Clock::now());
+      return true;
+    };
+    const CpuShare share;
+    const auto t0 = Clock::now();
+    engine->generate(prompts, g);
+    const auto t1 = Clock::now();
+    if (!timed || stamps.empty()) return;
+    cpu_share.samples.push_back(share.finish());
+    latency.samples.push_back(ms_between(t0, t1));
+    ttft.samples.push_back(ms_between(t0, stamps.front()));
+    for (size_t k = 1; k < stamps.size(); ++k) itl.samples.push_back(ms_between(stamps[k - 1], stamps[k]));
+    // Tokens after the first come from decode steps; count them over the decode time.
+    const double decode_s = ms_between(stamps.front(), stamps.back()) / 1e3;
+    if (stamps.size() > 1 && decode_s > 0) {
+      tok_s.samples.push_back(static_cast<double>(spec.batch) * static_cast<double>(stamps.size() - 1) / decode_s);
+    }
+  }
+};
+
+WorkloadRunner::WorkloadRunner(const WorkloadSpec& spec, const Progress& progress) : impl_(std::make_unique<Impl>()) {
   if (spec.repeat < 1) throw Error(ErrorCode::kInvalidArgument, fmt::format("--repeat must be >= 1, got {}", spec.repeat));
   if (spec.warmup < 0) throw Error(ErrorCode::kInvalidArgument, fmt::format("--warmup must be >= 0, got {}", spec.warmup));
   if (spec.batch < 1) throw Error(ErrorCode::kInvalidArgument, fmt::format("--batch must be >= 1, got {}", spec.batch));
-  WorkloadResult r;
+  if (spec.kind != "forward" && spec.kind != "generate") {
+    throw Error(ErrorCode::kInvalidArgument, fmt::format("workload kind must be forward or generate, got '{}'", spec.kind));
+  }
+  Impl& m = *impl_;
+  WorkloadResult& r = m.r;
   r.spec = spec;
-  const int total = spec.warmup + spec.repeat + 1;  // +1: loading
-  const std::string label = spec.id();
-  if (progress) progress(0, total, label + " (loading)");
-
+  m.progress = progress;
+  m.total = spec.warmup + spec.repeat + 1;  // +1: loading
+  m.label = spec.id();
+  if (progress) progress(0, m.total, m.label + " (loading)");
   if (r.spec.model_dir.empty()) {
     if (r.spec.random_config.empty()) throw Error(ErrorCode::kInvalidArgument, "a workload needs a model directory");
-    if (progress) progress(0, total, label + " (making random weights, once)");
+    if (progress) progress(0, m.total, m.label + " (making random weights, once)");
     r.spec.model_dir = cached_random_model(r.spec.random_config);
   }
-  reset_peak_rss();
   EngineOptions eo;
   eo.level = parse_level(spec.level);
   eo.device = spec.device;
   eo.num_threads = spec.threads;
   const auto t_load = Clock::now();
-  auto engine = Engine::load(r.spec.model_dir, eo);
+  m.engine = Engine::load(r.spec.model_dir, eo);
   Metric load = metric("ms", false);
   load.samples.push_back(ms_between(t_load, Clock::now()));
   r.metrics["load_ms"] = load;
-  r.device_used = engine->device();
-  r.n_parameters = engine->info().n_parameters;
-  const ModelInfo& info = engine->info();
-  if (progress) progress(1, total, label);
-  Metric cpu_share = metric("fraction", true);
-  r.load_average[0] = load_average_1m();
-
+  r.device_used = m.engine->device();
+  const ModelInfo& info = m.engine->info();
+  r.n_parameters = info.n_parameters;
   if (spec.kind == "forward") {
     if (spec.seq < 1) throw Error(ErrorCode::kInvalidArgument, fmt::format("--seq must be >= 1, got {}", spec.seq));
     if (info.max_positions > 0 && spec.seq > info.max_positions) {
       throw Error(ErrorCode::kOutOfRange, fmt::format("--seq {} exceeds the model's {} positions", spec.seq,
                                                       info.max_positions));
     }
-    ForwardInputs in;
-    in.input_ids = random_ids(spec.batch, spec.seq, info.vocab_size, 1234);
-    Metric latency = metric("ms", false), seq_s = metric("seq/s", true), tok_s = metric("tokens/s", true);
-    for (int i = 0; i < spec.warmup + spec.repeat; ++i) {
-      const CpuShare share;
-      const auto t0 = Clock::now();
-      Tensor out = engine->forward(in);
-      const double ms = ms_between(t0, Clock::now());
-      if (i >= spec.warmup) {
-        cpu_share.samples.push_back(share.finish());
-        latency.samples.push_back(ms);
-        seq_s.samples.push_back(static_cast<double>(spec.batch) / (ms / 1e3));
-        tok_s.samples.push_back(static_cast<double>(spec.batch * spec.seq) / (ms / 1e3));
-      }
-      if (progress) progress(i + 2, total, label);
-    }
-    r.metrics["latency_ms"] = latency;
-    r.metrics["throughput_seq_s"] = seq_s;
-    r.metrics["tokens_s"] = tok_s;
-  } else if (spec.kind == "generate") {
+    m.forward_inputs.input_ids = random_ids(spec.batch, spec.seq, info.vocab_size, 1234);
+  } else {
     if (!info.causal_lm) {
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("{} is an encoder ({}): benchmark it with --kind forward", r.spec.model_dir, info.family));
@@ -161,50 +194,75 @@ WorkloadResult run_workload(const WorkloadSpec& spec, const Progress& progress) 
     if (spec.prompt_len < 1 || spec.new_tokens < 1) {
       throw Error(ErrorCode::kInvalidArgument, "--prompt-len and --new-tokens must be >= 1");
     }
-    const auto prompts = random_ids(spec.batch, spec.prompt_len, info.vocab_size, 1234);
-    Metric latency = metric("ms", false), ttft = metric("ms", false), itl = metric("ms", false),
-           tok_s = metric("tokens/s", true);
-    for (int i = 0; i < spec.warmup + spec.repeat; ++i) {
-      GenerateOptions g;
-      g.max_new_tokens = spec.new_tokens;
-      g.eos_token_ids = std::vector<int64_t>{};  // fixed length: never stop early
-      std::vector<Clock::time_point> stamps;
-      stamps.reserve(static_cast<size_t>(spec.new_tokens));
-      g.on_token = [&](size_t row, int64_t) {
-        if (row == 0) stamps.push_back(Clock::now());
-        return true;
-      };
-      const CpuShare share;
-      const auto t0 = Clock::now();
-      GenerateResult gr = engine->generate(prompts, g);
-      const auto t1 = Clock::now();
-      if (i >= spec.warmup && !stamps.empty()) {
-        cpu_share.samples.push_back(share.finish());
-        latency.samples.push_back(ms_between(t0, t1));
-        ttft.samples.push_back(ms_between(t0, stamps.front()));
-        for (size_t k = 1; k < stamps.size(); ++k) itl.samples.push_back(ms_between(stamps[k - 1], stamps[k]));
-        // Tokens after the first come from decode steps; count them over the decode time.
-        const double decode_s = ms_between(stamps.front(), stamps.back()) / 1e3;
-        if (stamps.size() > 1 && decode_s > 0) {
-          tok_s.samples.push_back(static_cast<double>(spec.batch) * static_cast<double>(stamps.size() - 1) / decode_s);
-        }
-      }
-      if (progress) progress(i + 2, total, label);
-    }
-    r.metrics["latency_ms"] = latency;
-    r.metrics["ttft_ms"] = ttft;
-    if (!itl.samples.empty()) r.metrics["itl_ms"] = itl;
-    if (!tok_s.samples.empty()) r.metrics["tokens_s"] = tok_s;
-  } else {
-    throw Error(ErrorCode::kInvalidArgument, fmt::format("workload kind must be forward or generate, got '{}'", spec.kind));
+    m.prompts = random_ids(spec.batch, spec.prompt_len, info.vocab_size, 1234);
   }
+  if (progress) progress(1, m.total, m.label);
+  r.load_average[0] = load_average_1m();
+}
+
+WorkloadRunner::~WorkloadRunner() = default;
+
+int WorkloadRunner::repetitions() const { return impl_->r.spec.warmup + impl_->r.spec.repeat; }
+
+void WorkloadRunner::run_repetition(int i) {
+  Impl& m = *impl_;
+  const bool timed = i >= m.r.spec.warmup;
+  if (m.r.spec.kind == "forward") {
+    m.forward_once(timed);
+  } else {
+    m.generate_once(timed);
+  }
+  if (m.progress) m.progress(i + 2, m.total, m.label);
+}
+
+WorkloadResult WorkloadRunner::finish() {
+  Impl& m = *impl_;
+  WorkloadResult& r = m.r;
   r.load_average[1] = load_average_1m();
+  r.metrics["latency_ms"] = m.latency;
+  r.metrics["tokens_s"] = m.tok_s;
+  if (r.spec.kind == "forward") {
+    r.metrics["throughput_seq_s"] = m.seq_s;
+  } else {
+    r.metrics["ttft_ms"] = m.ttft;
+    if (!m.itl.samples.empty()) r.metrics["itl_ms"] = m.itl;
+  }
+  for (const char* k : {"latency_ms", "tokens_s"}) {
+    if (r.metrics[k].samples.empty()) r.metrics.erase(k);
+  }
   // Only meaningful where the CPU does the work; a GPU run's CPU mostly waits.
-  if (r.device_used.rfind("cpu", 0) == 0) r.metrics["cpu_share"] = cpu_share;
+  if (r.device_used.rfind("cpu", 0) == 0 && !m.cpu_share.samples.empty()) r.metrics["cpu_share"] = m.cpu_share;
   Metric rss = metric("bytes", false);
   rss.samples.push_back(static_cast<double>(peak_rss_bytes()));
   r.metrics["peak_rss_bytes"] = rss;
   return r;
+}
+
+WorkloadResult run_workload(const WorkloadSpec& spec, const Progress& progress) {
+  reset_peak_rss();
+  WorkloadRunner runner(spec, progress);
+  for (int i = 0; i < runner.repetitions(); ++i) runner.run_repetition(i);
+  return runner.finish();
+}
+
+std::vector<WorkloadResult> run_interleaved(const std::vector<WorkloadSpec>& specs,
+                                            const std::function<Progress(size_t)>& progress_for) {
+  reset_peak_rss();
+  std::vector<std::unique_ptr<WorkloadRunner>> runners;
+  int reps = 0;
+  for (size_t k = 0; k < specs.size(); ++k) {
+    runners.push_back(std::make_unique<WorkloadRunner>(specs[k], progress_for ? progress_for(k) : Progress{}));
+    reps = std::max(reps, runners.back()->repetitions());
+  }
+  // Round-robin: a change of machine load hits every variant alike.
+  for (int i = 0; i < reps; ++i) {
+    for (auto& r : runners) {
+      if (i < r->repetitions()) r->run_repetition(i);
+    }
+  }
+  std::vector<WorkloadResult> out;
+  for (auto& r : runners) out.push_back(r->finish());
+  return out;
 }
 
 std::string find_suite(const std::string& name) {

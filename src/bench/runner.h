@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,28 @@ using Progress = std::function<void(int done, int total, const std::string& labe
 // Inputs are random token ids from a fixed seed; generation ignores EOS so every repeat does
 // the same amount of work.
 WorkloadResult run_workload(const WorkloadSpec& spec, const Progress& progress = {});
+
+// One loaded workload, run a repetition at a time (so several can be interleaved).
+class WorkloadRunner {
+ public:
+  WorkloadRunner(const WorkloadSpec& spec, const Progress& progress);  // loads the model
+  ~WorkloadRunner();
+  WorkloadRunner(const WorkloadRunner&) = delete;
+  WorkloadRunner& operator=(const WorkloadRunner&) = delete;
+  int repetitions() const;      // warmup + repeat
+  void run_repetition(int i);   // i < warmup: untimed
+  WorkloadResult finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Loads every spec, then runs repetition 0 of each, repetition 1 of each, ...: same-run
+// comparisons (levels, devices) where a change of machine load hits all of them alike. All
+// models are in memory together, so peak_rss_bytes covers all of them.
+std::vector<WorkloadResult> run_interleaved(const std::vector<WorkloadSpec>& specs,
+                                            const std::function<Progress(size_t)>& progress_for = {});
 
 // Peak resident set size of this process so far (bytes), and a reset of it (Linux
 // /proc/self/clear_refs; a no-op where unsupported).

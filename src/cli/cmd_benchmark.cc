@@ -16,6 +16,7 @@
 #include "bench/report.h"
 #include "bench/runner.h"
 #include "cli/commands.h"
+#include "kpt/engine.h"
 #include "kpt/status.h"
 
 namespace kpt::cli {
@@ -29,7 +30,7 @@ struct RunArgs {
   std::string level = "reference", device = "cpu";
   int64_t batch = 1, seq = 128, prompt_len = 32, new_tokens = 32;
   int repeat = 0, warmup = -1, threads = 0;
-  bool quick = false, no_history = false, baseline = false, no_progress = false;
+  bool quick = false, no_history = false, baseline = false, no_progress = false, no_interleave = false;
   std::string models_dir = "models";
 };
 
@@ -124,6 +125,47 @@ int compare_against_history(const bench::BenchResult& result, const bench::Histo
   return cmp.has_regression() ? kExitRegression : 0;
 }
 
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// "A speedup that was not measured side by side is not claimed": when one invocation ran several
+// levels/devices of a workload, print each one's ratio to the first.
+void print_same_run_ratios(const std::vector<std::vector<bench::WorkloadResult>>& groups) {
+  bool header = false;
+  for (const auto& g : groups) {
+    if (g.size() < 2) continue;
+    if (!header) {
+      std::printf("\nsame-run ratios (medians; > 1 means faster than the first variant):\n");
+      header = true;
+    }
+    const auto& base = g.front();
+    for (size_t k = 1; k < g.size(); ++k) {
+      const auto& w = g[k];
+      std::string line = fmt::format("  {:<46} vs {:<22}", w.spec.id(), base.spec.level + "/" + base.spec.device);
+      auto ratio = [&](const char* metric, bool higher_is_better) {
+        auto a = base.metrics.find(metric), b = w.metrics.find(metric);
+        if (a == base.metrics.end() || b == w.metrics.end() || a->second.median() <= 0 || b->second.median() <= 0) return;
+        const double r = higher_is_better ? b->second.median() / a->second.median() : a->second.median() / b->second.median();
+        line += fmt::format("  {} {:.2f}x", metric, r);
+      };
+      ratio("latency_ms", false);
+      ratio("tokens_s", true);
+      ratio("ttft_ms", false);
+      std::printf("%s\n", line.c_str());
+    }
+  }
+}
+
 int run_benchmark(const RunArgs& a) {
   std::vector<bench::WorkloadSpec> specs;
   if (!a.suite.empty()) {
@@ -131,8 +173,8 @@ int run_benchmark(const RunArgs& a) {
     bench::SuiteOptions so;
     so.quick = a.quick;
     so.models_dir = a.models_dir;
-    so.level = a.level;
-    so.device = a.device;
+    so.level = "reference";  // variants are expanded below
+    so.device = "cpu";
     so.repeat = a.repeat;
     so.warmup = a.warmup;
     so.threads = a.threads;
@@ -144,8 +186,6 @@ int run_benchmark(const RunArgs& a) {
     s.name = std::filesystem::path(a.model_dir).lexically_normal().filename().string();
     if (s.name.empty() || s.name == ".") s.name = std::filesystem::absolute(a.model_dir).lexically_normal().parent_path().filename().string();
     s.kind = resolve_kind(a.kind, a.model_dir);
-    s.level = a.level;
-    s.device = a.device;
     s.batch = a.batch;
     s.seq = a.seq;
     s.prompt_len = a.prompt_len;
@@ -161,13 +201,50 @@ int run_benchmark(const RunArgs& a) {
   std::optional<bench::History> history;
   if (!a.no_history) history = bench::History::open(a.history.empty() ? bench::default_history_path() : a.history);
 
+  // Every workload once per level x device; the variants of one workload run interleaved.
+  const auto levels = split_list(a.level), devices = split_list(a.device);
+  if (levels.empty() || devices.empty()) throw Error(ErrorCode::kInvalidArgument, "--level and --device need a value");
+  for (const auto& l : levels) parse_level(l);  // fail before loading anything
+  std::vector<std::vector<bench::WorkloadSpec>> groups;
+  size_t n_total = 0;
+  for (const auto& base : specs) {
+    std::vector<bench::WorkloadSpec> variants;
+    for (const auto& l : levels) {
+      for (const auto& d : devices) {
+        bench::WorkloadSpec v = base;
+        v.level = l;
+        v.device = d;
+        variants.push_back(v);
+      }
+    }
+    n_total += variants.size();
+    groups.push_back(std::move(variants));
+  }
+
   bench::BenchResult result;
   result.created_at = bench::utc_now_iso8601();
   ProgressBar bar(!a.no_progress);
-  for (size_t i = 0; i < specs.size(); ++i) {
-    bar.workload(i, specs.size());
-    result.workloads.push_back(
-        bench::run_workload(specs[i], [&](int done, int total, const std::string& label) { bar.update(done, total, label); }));
+  std::vector<std::vector<bench::WorkloadResult>> done;
+  size_t index = 0;
+  for (const auto& variants : groups) {
+    std::vector<bench::WorkloadResult> out;
+    if (variants.size() > 1 && !a.no_interleave) {
+      bar.workload(index, n_total);
+      out = bench::run_interleaved(variants, [&](size_t k) {
+        return [&, k](int d, int total, const std::string& label) {
+          bar.workload(index + k, n_total);
+          bar.update(d, total, label);
+        };
+      });
+    } else {
+      for (size_t k = 0; k < variants.size(); ++k) {
+        bar.workload(index + k, n_total);
+        out.push_back(bench::run_workload(variants[k], [&](int d, int total, const std::string& label) { bar.update(d, total, label); }));
+      }
+    }
+    index += variants.size();
+    for (const auto& w : out) result.workloads.push_back(w);
+    done.push_back(std::move(out));
   }
   // After the runs: the thread count and free memory are those the workloads saw.
   result.environment = bench::environment_json();
@@ -176,6 +253,7 @@ int run_benchmark(const RunArgs& a) {
     std::fprintf(stderr, "wrote %s\n", a.output.c_str());
   }
   print_table(result);
+  print_same_run_ratios(done);
   int rc = 0;
   if (history) {
     const int64_t run_id = history->add(result);
@@ -199,8 +277,12 @@ Run add_benchmark(CLI::App& app) {
   cmd->add_option("--kind", a->kind, "auto | forward | generate (auto: generate for causal LMs)")
       ->check(CLI::IsMember({"auto", "forward", "generate"}))
       ->capture_default_str();
-  cmd->add_option("--level", a->level, "optimization level")->capture_default_str();
-  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | auto")->capture_default_str();
+  cmd->add_option("--level", a->level, "optimization level; a comma-separated list runs each, interleaved")
+      ->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | auto; a comma-separated list runs each")
+      ->capture_default_str();
+  cmd->add_flag("--no-interleave", a->no_interleave,
+                "run the levels/devices of a workload one after the other, not round-robin (less memory)");
   cmd->add_option("--threads", a->threads, "CPU threads (0: OMP_NUM_THREADS or all cores)")->capture_default_str();
   cmd->add_option("--batch,-b", a->batch, "batch size")->capture_default_str();
   cmd->add_option("--seq,-s", a->seq, "sequence length (forward)")->capture_default_str();

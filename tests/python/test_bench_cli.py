@@ -168,3 +168,14 @@ def test_bad_options_are_clear(tmp_path):
     assert p.returncode == 1 and "is an encoder" in p.stderr
     p = run("benchmark", "compare", "a.json", "b.json", "--threshold", "lots", check=False)
     assert p.returncode == 1 and "threshold 'lots'" in p.stderr
+
+
+def test_levels_interleaved_in_one_run(tmp_path):
+    out = tmp_path / "levels.json"
+    p = run("benchmark", FIXTURES / "gpt2_inner", "--level", "reference,conservative", "--prompt-len", 3,
+            "--new-tokens", 3, "--repeat", 2, "--threads", 1, "--no-history", "--no-progress", "-o", out)
+    ids = [w["id"] for w in json.loads(out.read_text())["workloads"]]
+    assert ids == ["gpt2_inner/generate/b1-p3-n3/reference/cpu", "gpt2_inner/generate/b1-p3-n3/conservative/cpu"]
+    assert "same-run ratios" in p.stdout and "vs reference/cpu" in p.stdout
+    p = run("benchmark", FIXTURES / "gpt2_inner", "--level", "reference,fastest", "--no-history", check=False)
+    assert p.returncode == 1 and "fastest" in p.stderr
