@@ -26,10 +26,14 @@ double cpu_share_of(const WorkloadResult& w) {
 
 const char* verdict_name(Verdict v) {
   switch (v) {
-    case Verdict::kUnchanged: return "unchanged";
-    case Verdict::kImproved: return "improved";
-    case Verdict::kRegressed: return "REGRESSED";
-    case Verdict::kUnsure: return "unsure";
+    case Verdict::kUnchanged:
+      return "unchanged";
+    case Verdict::kImproved:
+      return "improved";
+    case Verdict::kRegressed:
+      return "REGRESSED";
+    case Verdict::kUnsure:
+      return "unsure";
   }
   return "?";
 }
@@ -41,8 +45,8 @@ bool Comparison::has_regression() const {
   return false;
 }
 
-MetricChange compare_metric(const std::string& workload, const std::string& name, const Metric& base,
-                            const Metric& candidate, const CompareOptions& o) {
+MetricChange compare_metric(const std::string& workload, const std::string& name,
+                            const Metric& base, const Metric& candidate, const CompareOptions& o) {
   MetricChange c;
   c.workload = workload;
   c.metric = name;
@@ -77,9 +81,11 @@ MetricChange compare_metric(const std::string& workload, const std::string& name
   return c;
 }
 
-Comparison compare_results(const BenchResult& base, const BenchResult& candidate, const CompareOptions& o) {
+Comparison compare_results(const BenchResult& base, const BenchResult& candidate,
+                           const CompareOptions& o) {
   Comparison out;
-  out.environments_differ = base.environment.value("env_key", "") != candidate.environment.value("env_key", "");
+  out.environments_differ =
+      base.environment.value("env_key", "") != candidate.environment.value("env_key", "");
   std::map<std::string, const WorkloadResult*> by_id;
   for (const auto& w : base.workloads) by_id[w.spec.id()] = &w;
   std::set<std::string> seen;
@@ -97,11 +103,13 @@ Comparison compare_results(const BenchResult& base, const BenchResult& candidate
       auto bm = it->second->metrics.find(name);
       if (bm == it->second->metrics.end()) continue;
       MetricChange ch = compare_metric(id, name, bm->second, m, o);
-      if (share < o.min_cpu_share && (ch.verdict == Verdict::kRegressed || ch.verdict == Verdict::kImproved) &&
+      if (share < o.min_cpu_share &&
+          (ch.verdict == Verdict::kRegressed || ch.verdict == Verdict::kImproved) &&
           !std::isnan(ch.p_value)) {
         ch.verdict = Verdict::kUnsure;
-        ch.note = fmt::format("busy machine: the process got {:.0f}% of its threads' CPU time (< {:.0f}%)",
-                              100 * share, 100 * o.min_cpu_share);
+        ch.note = fmt::format(
+            "busy machine: the process got {:.0f}% of its threads' CPU time (< {:.0f}%)",
+            100 * share, 100 * o.min_cpu_share);
       }
       out.changes.push_back(ch);
     }
@@ -115,16 +123,18 @@ Comparison compare_results(const BenchResult& base, const BenchResult& candidate
 std::string format_comparison(const Comparison& c, const CompareOptions& o, bool only_moved) {
   std::string s;
   if (c.environments_differ) {
-    s += "warning: the two results come from different environments (env_key differs); differences may be the "
+    s += "warning: the two results come from different environments (env_key differs); differences "
+         "may be the "
          "machine's, not the code's\n";
   }
-  s += fmt::format("{:<44} {:<16} {:>12} {:>12} {:>8} {:>9}  {}\n", "workload", "metric", "base", "new", "change",
-                   "p-value", "verdict");
+  s += fmt::format("{:<44} {:<16} {:>12} {:>12} {:>8} {:>9}  {}\n", "workload", "metric", "base",
+                   "new", "change", "p-value", "verdict");
   for (const auto& ch : c.changes) {
     if (only_moved && ch.verdict == Verdict::kUnchanged) continue;
     const std::string p = std::isnan(ch.p_value) ? "-" : fmt::format("{:.2g}", ch.p_value);
-    s += fmt::format("{:<44} {:<16} {:>12.4g} {:>12.4g} {:>+7.1f}% {:>9}  {}{}\n", ch.workload, ch.metric,
-                     ch.base_median, ch.new_median, 100 * ch.relative, p, verdict_name(ch.verdict),
+    s += fmt::format("{:<44} {:<16} {:>12.4g} {:>12.4g} {:>+7.1f}% {:>9}  {}{}\n", ch.workload,
+                     ch.metric, ch.base_median, ch.new_median, 100 * ch.relative, p,
+                     verdict_name(ch.verdict),
                      ch.verdict == Verdict::kUnsure ? " (" + ch.note + ")" : "");
   }
   for (const auto& id : c.only_in_base) s += fmt::format("only in base: {}\n", id);
@@ -136,7 +146,8 @@ std::string format_comparison(const Comparison& c, const CompareOptions& o, bool
     n_unsure += ch.verdict == Verdict::kUnsure;
   }
   s += fmt::format(
-      "{} metrics compared (threshold {:.1f}%, significance p < {:.2g}, two-sided Mann-Whitney U on the raw "
+      "{} metrics compared (threshold {:.1f}%, significance p < {:.2g}, two-sided Mann-Whitney U "
+      "on the raw "
       "samples): {} regressed, {} improved, {} unsure, {} unchanged\n",
       c.changes.size(), 100 * o.threshold, o.alpha, n_reg, n_imp, n_unsure,
       static_cast<int>(c.changes.size()) - n_reg - n_imp - n_unsure);
@@ -155,8 +166,10 @@ double parse_threshold(const std::string& text) {
     used = 0;
   }
   if (used == 0 || used != t.size() || !(v >= 0)) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("threshold '{}' is not a percentage (e.g. 5%) or a fraction (e.g. 0.05)", text));
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("threshold '{}' is not a percentage (e.g. 5%) or a fraction (e.g. 0.05)",
+                    text));
   }
   return percent || v >= 1 ? v / 100 : v;
 }

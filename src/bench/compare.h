@@ -45,9 +45,11 @@ struct Comparison {
 
 // Metrics whose samples cannot carry a significance test (single values such as peak memory)
 // are judged on the threshold alone; metrics named in `ignore` (e.g. load_ms) are skipped.
-Comparison compare_results(const BenchResult& base, const BenchResult& candidate, const CompareOptions& options = {});
-MetricChange compare_metric(const std::string& workload, const std::string& name, const Metric& base,
-                            const Metric& candidate, const CompareOptions& options);
+Comparison compare_results(const BenchResult& base, const BenchResult& candidate,
+                           const CompareOptions& options = {});
+MetricChange compare_metric(const std::string& workload, const std::string& name,
+                            const Metric& base, const Metric& candidate,
+                            const CompareOptions& options);
 
 // A readable table of the changes (all of them, or only those that moved with `only_moved`).
 std::string format_comparison(const Comparison& c, const CompareOptions& options, bool only_moved);

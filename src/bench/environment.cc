@@ -35,7 +35,8 @@ BuildInfo build_info() {
   b.git_commit = KPT_BUILD_GIT_COMMIT;
   b.git_dirty = KPT_BUILD_GIT_DIRTY != 0;
 #if defined(__clang__)
-  b.compiler = fmt::format("Clang {}.{}.{}", __clang_major__, __clang_minor__, __clang_patchlevel__);
+  b.compiler =
+      fmt::format("Clang {}.{}.{}", __clang_major__, __clang_minor__, __clang_patchlevel__);
 #elif defined(__GNUC__)
   b.compiler = fmt::format("GCC {}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
 #else
@@ -101,21 +102,25 @@ nlohmann::json environment_json(const hw::Hardware& hw) {
                     {"memory_bus_bits", g.memory_bus_bits},
                     {"peak_bandwidth_gbs", g.peak_bandwidth_gbs()}});
   }
-  j["hardware"] = {{"cpu", cpu},
-                   {"memory", {{"total_bytes", hw.memory.total_bytes}, {"available_bytes", hw.memory.available_bytes}}},
-                   {"gpus", gpus},
-                   {"cuda_driver", {{"found", hw.gpu.driver_found},
-                                    {"driver_version", hw::cuda_version_string(hw.gpu.driver_version)},
-                                    {"runtime_version", hw::cuda_version_string(hw.gpu.runtime_version)},
-                                    {"error", hw.gpu.error}}}};
+  j["hardware"] = {
+      {"cpu", cpu},
+      {"memory",
+       {{"total_bytes", hw.memory.total_bytes}, {"available_bytes", hw.memory.available_bytes}}},
+      {"gpus", gpus},
+      {"cuda_driver",
+       {{"found", hw.gpu.driver_found},
+        {"driver_version", hw::cuda_version_string(hw.gpu.driver_version)},
+        {"runtime_version", hw::cuda_version_string(hw.gpu.runtime_version)},
+        {"error", hw.gpu.error}}}};
   const BuildInfo b = build_info();
-  j["build"] = {{"version", b.version},       {"git_commit", b.git_commit}, {"git_dirty", b.git_dirty},
-                {"compiler", b.compiler},     {"build_type", b.build_type}, {"cuda", b.cuda},
-                {"onednn", b.onednn},         {"cxx_flags", b.cxx_flags}};
+  j["build"] = {{"version", b.version},   {"git_commit", b.git_commit}, {"git_dirty", b.git_dirty},
+                {"compiler", b.compiler}, {"build_type", b.build_type}, {"cuda", b.cuda},
+                {"onednn", b.onednn},     {"cxx_flags", b.cxx_flags}};
   j["libraries"] = {
-      {"fmt", fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100)},
-      {"nlohmann_json", fmt::format("{}.{}.{}", NLOHMANN_JSON_VERSION_MAJOR, NLOHMANN_JSON_VERSION_MINOR,
-                                    NLOHMANN_JSON_VERSION_PATCH)},
+      {"fmt",
+       fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100)},
+      {"nlohmann_json", fmt::format("{}.{}.{}", NLOHMANN_JSON_VERSION_MAJOR,
+                                    NLOHMANN_JSON_VERSION_MINOR, NLOHMANN_JSON_VERSION_PATCH)},
       {"sqlite", sqlite3_libversion()},
 #ifdef _OPENMP
       {"openmp", fmt::format("{}", _OPENMP)},
@@ -127,21 +132,26 @@ nlohmann::json environment_json(const hw::Hardware& hw) {
   return j;
 }
 
-nlohmann::json environment_json() { return environment_json(hw::detect_hardware()); }
+nlohmann::json environment_json() {
+  return environment_json(hw::detect_hardware());
+}
 
 std::string env_key_of(const nlohmann::json& e) {
   // Only what decides speed; value() keeps a partial (hand-written, older) fingerprint usable.
   nlohmann::json k;
   const auto& hwj = e.value("hardware", nlohmann::json::object());
   const auto& cpu = hwj.value("cpu", nlohmann::json::object());
-  k["cpu"] = {cpu.value("model", ""), cpu.value("usable_cores", 0), cpu.value("flags", nlohmann::json::array())};
+  k["cpu"] = {cpu.value("model", ""), cpu.value("usable_cores", 0),
+              cpu.value("flags", nlohmann::json::array())};
   nlohmann::json gpus = nlohmann::json::array();
   for (const auto& g : hwj.value("gpus", nlohmann::json::array())) {
-    gpus.push_back({g.value("name", ""), g.value("compute_capability", ""), g.value("memory_bytes", int64_t{0})});
+    gpus.push_back({g.value("name", ""), g.value("compute_capability", ""),
+                    g.value("memory_bytes", int64_t{0})});
   }
   k["gpus"] = gpus;
   const auto& b = e.value("build", nlohmann::json::object());
-  k["build"] = {b.value("compiler", ""), b.value("build_type", ""), b.value("cuda", false), b.value("onednn", false)};
+  k["build"] = {b.value("compiler", ""), b.value("build_type", ""), b.value("cuda", false),
+                b.value("onednn", false)};
   k["threads"] = e.value("threads", nlohmann::json::object()).value("num_threads", 0);
   return fnv1a_hex(k.dump());
 }

@@ -42,7 +42,9 @@ class Stmt {
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   sqlite3_stmt* get() { return s_; }
-  void bind(int i, const std::string& v) { sqlite3_bind_text(s_, i, v.c_str(), -1, SQLITE_TRANSIENT); }
+  void bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.c_str(), -1, SQLITE_TRANSIENT);
+  }
   void bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
   std::string text(int col) {
     const auto* p = sqlite3_column_text(s_, col);
@@ -76,7 +78,9 @@ History History::open(const std::string& path) {
   return h;
 }
 
-History::History(History&& o) noexcept : path_(std::move(o.path_)), db_(o.db_) { o.db_ = nullptr; }
+History::History(History&& o) noexcept : path_(std::move(o.path_)), db_(o.db_) {
+  o.db_ = nullptr;
+}
 History& History::operator=(History&& o) noexcept {
   if (this != &o) {
     if (db_ != nullptr) sqlite3_close(db_);
@@ -95,31 +99,40 @@ void History::exec(const std::string& sql) const {
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
-    throw Error(ErrorCode::kIo, fmt::format("history database {}: {} (is it a kernelpytorch history file?)",
-                                            path_, msg));
+    throw Error(
+        ErrorCode::kIo,
+        fmt::format("history database {}: {} (is it a kernelpytorch history file?)", path_, msg));
   }
 }
 
 int64_t History::add(const BenchResult& result) {
   const nlohmann::json& env = result.environment;
   const std::string env_key = env.value("env_key", "");
-  const std::string commit = env.value("build", nlohmann::json::object()).value("git_commit", "unknown");
+  const std::string commit =
+      env.value("build", nlohmann::json::object()).value("git_commit", "unknown");
   exec("BEGIN");
   try {
-    Stmt run(db_, "INSERT INTO runs(created_at, git_commit, env_key, environment) VALUES (?, ?, ?, ?)", path_);
+    Stmt run(db_,
+             "INSERT INTO runs(created_at, git_commit, env_key, environment) VALUES (?, ?, ?, ?)",
+             path_);
     run.bind(1, result.created_at);
     run.bind(2, commit);
     run.bind(3, env_key);
     run.bind(4, env.dump());
-    if (sqlite3_step(run.get()) != SQLITE_DONE) throw Error(ErrorCode::kIo, fmt::format("{}: {}", path_, sqlite3_errmsg(db_)));
+    if (sqlite3_step(run.get()) != SQLITE_DONE)
+      throw Error(ErrorCode::kIo, fmt::format("{}: {}", path_, sqlite3_errmsg(db_)));
     const int64_t run_id = sqlite3_last_insert_rowid(db_);
     for (const auto& w : result.workloads) {
-      Stmt s(db_, "INSERT OR REPLACE INTO results(run_id, workload, env_key, result) VALUES (?, ?, ?, ?)", path_);
+      Stmt s(
+          db_,
+          "INSERT OR REPLACE INTO results(run_id, workload, env_key, result) VALUES (?, ?, ?, ?)",
+          path_);
       s.bind(1, run_id);
       s.bind(2, w.spec.id());
       s.bind(3, env_key);
       s.bind(4, to_json(w).dump());
-      if (sqlite3_step(s.get()) != SQLITE_DONE) throw Error(ErrorCode::kIo, fmt::format("{}: {}", path_, sqlite3_errmsg(db_)));
+      if (sqlite3_step(s.get()) != SQLITE_DONE)
+        throw Error(ErrorCode::kIo, fmt::format("{}: {}", path_, sqlite3_errmsg(db_)));
     }
     exec("COMMIT");
     return run_id;
@@ -129,10 +142,13 @@ int64_t History::add(const BenchResult& result) {
   }
 }
 
-std::vector<HistoryEntry> History::entries(const std::string& workload, const std::string& env_key) const {
+std::vector<HistoryEntry> History::entries(const std::string& workload,
+                                           const std::string& env_key) const {
   Stmt s(db_,
-         "SELECT r.id, r.created_at, r.git_commit, r.env_key, x.result, r.environment FROM results x JOIN runs r ON r.id = x.run_id "
-         "WHERE (?1 = '' OR x.workload = ?1) AND (?2 = '' OR x.env_key = ?2) ORDER BY r.id, x.workload",
+         "SELECT r.id, r.created_at, r.git_commit, r.env_key, x.result, r.environment FROM results "
+         "x JOIN runs r ON r.id = x.run_id "
+         "WHERE (?1 = '' OR x.workload = ?1) AND (?2 = '' OR x.env_key = ?2) ORDER BY r.id, "
+         "x.workload",
          path_);
   s.bind(1, workload);
   s.bind(2, env_key);
@@ -148,7 +164,8 @@ std::vector<HistoryEntry> History::entries(const std::string& workload, const st
     try {
       j = nlohmann::json::parse(s.text(4));
     } catch (const nlohmann::json::parse_error& err) {
-      throw Error(ErrorCode::kInvalidFile, fmt::format("{}: stored result is not JSON: {}", source, err.what()));
+      throw Error(ErrorCode::kInvalidFile,
+                  fmt::format("{}: stored result is not JSON: {}", source, err.what()));
     }
     e.result = workload_from_json(j, source);
     e.environment = nlohmann::json::parse(s.text(5), nullptr, false);

@@ -25,7 +25,8 @@ struct HistoryEntry {
 
 class History {
  public:
-  // Opens (creating the file, its directory and the tables when needed). Throws kIo naming the path.
+  // Opens (creating the file, its directory and the tables when needed). Throws kIo naming the
+  // path.
   static History open(const std::string& path);
   History(History&&) noexcept;
   History& operator=(History&&) noexcept;
@@ -35,7 +36,8 @@ class History {
   // Stores every workload of the result under one run; returns the run id.
   int64_t add(const BenchResult& result);
   // Oldest first. Empty workload / env_key: no filter.
-  std::vector<HistoryEntry> entries(const std::string& workload = "", const std::string& env_key = "") const;
+  std::vector<HistoryEntry> entries(const std::string& workload = "",
+                                    const std::string& env_key = "") const;
   std::vector<std::string> workloads() const;
   // The newest entry of `workload` in `env_key` (excluding run `exclude_run`), if any.
   std::optional<HistoryEntry> latest(const std::string& workload, const std::string& env_key,

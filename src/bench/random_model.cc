@@ -26,7 +26,8 @@ int64_t cfg_int(const nlohmann::json& c, const char* key, int64_t fallback) {
 int64_t cfg_int(const nlohmann::json& c, const char* key) {
   auto it = c.find(key);
   if (it == c.end() || !it->is_number_integer()) {
-    throw Error(ErrorCode::kInvalidFile, fmt::format("config.json: '{}' (an integer) is missing", key));
+    throw Error(ErrorCode::kInvalidFile,
+                fmt::format("config.json: '{}' (an integer) is missing", key));
   }
   return it->get<int64_t>();
 }
@@ -37,7 +38,8 @@ bool cfg_bool(const nlohmann::json& c, const char* key, bool fallback) {
 
 using Fill = RandomTensor::Fill;
 
-void add_linear(std::vector<RandomTensor>& t, const std::string& name, int64_t out, int64_t in, bool bias) {
+void add_linear(std::vector<RandomTensor>& t, const std::string& name, int64_t out, int64_t in,
+                bool bias) {
   t.push_back({name + ".weight", {out, in}});
   if (bias) t.push_back({name + ".bias", {out}, Fill::kZeros});
 }
@@ -72,9 +74,11 @@ std::vector<RandomTensor> random_checkpoint_layout(const nlohmann::json& c) {
   const std::string type = c.value("model_type", "");
   std::vector<RandomTensor> t;
   if (type == "bert") {
-    const int64_t h = cfg_int(c, "hidden_size"), f = cfg_int(c, "intermediate_size"), L = cfg_int(c, "num_hidden_layers");
+    const int64_t h = cfg_int(c, "hidden_size"), f = cfg_int(c, "intermediate_size"),
+                  L = cfg_int(c, "num_hidden_layers");
     t.push_back({"embeddings.word_embeddings.weight", {cfg_int(c, "vocab_size"), h}});
-    t.push_back({"embeddings.position_embeddings.weight", {cfg_int(c, "max_position_embeddings", 512), h}});
+    t.push_back(
+        {"embeddings.position_embeddings.weight", {cfg_int(c, "max_position_embeddings", 512), h}});
     t.push_back({"embeddings.token_type_embeddings.weight", {cfg_int(c, "type_vocab_size", 2), h}});
     add_norm(t, "embeddings.LayerNorm", h, true);
     for (int64_t i = 0; i < L; ++i) {
@@ -111,7 +115,8 @@ std::vector<RandomTensor> random_checkpoint_layout(const nlohmann::json& c) {
     add_norm(t, "ln_f", h, true);
     if (!cfg_bool(c, "tie_word_embeddings", true)) t.push_back({"lm_head.weight", {vocab, h}});
   } else if (type == "llama" || type == "mistral" || type == "qwen2") {
-    const int64_t h = cfg_int(c, "hidden_size"), f = cfg_int(c, "intermediate_size"), L = cfg_int(c, "num_hidden_layers");
+    const int64_t h = cfg_int(c, "hidden_size"), f = cfg_int(c, "intermediate_size"),
+                  L = cfg_int(c, "num_hidden_layers");
     const int64_t heads = cfg_int(c, "num_attention_heads");
     const int64_t kv_heads = cfg_int(c, "num_key_value_heads", heads);
     const int64_t head_dim = cfg_int(c, "head_dim", h / heads);
@@ -135,8 +140,11 @@ std::vector<RandomTensor> random_checkpoint_layout(const nlohmann::json& c) {
     add_norm(t, "model.norm", h, false);
     if (!cfg_bool(c, "tie_word_embeddings", false)) t.push_back({"lm_head.weight", {vocab, h}});
   } else {
-    throw Error(ErrorCode::kUnsupported,
-                fmt::format("random weights: model_type '{}' is not supported (bert, gpt2, llama, mistral, qwen2)", type));
+    throw Error(
+        ErrorCode::kUnsupported,
+        fmt::format(
+            "random weights: model_type '{}' is not supported (bert, gpt2, llama, mistral, qwen2)",
+            type));
   }
   return t;
 }
@@ -158,17 +166,20 @@ void write_random_checkpoint(const nlohmann::json& config, const std::string& di
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
     const size_t bytes = static_cast<size_t>(n) * sizeof(float);
-    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    header[t.name] = {
+        {"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
-  header["__metadata__"] = {{"format", "pt"}, {"kernelpytorch", fmt::format("random weights, seed {}", seed)}};
+  header["__metadata__"] = {{"format", "pt"},
+                            {"kernelpytorch", fmt::format("random weights, seed {}", seed)}};
   std::string hj = header.dump();
   hj.append((8 - hj.size() % 8) % 8, ' ');
   const std::string path = dir + "/model.safetensors";
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) throw Error(ErrorCode::kIo, fmt::format("cannot write {}", path));
   const uint64_t hlen = hj.size();
-  bool ok = std::fwrite(&hlen, 8, 1, f) == 1 && std::fwrite(hj.data(), 1, hj.size(), f) == hj.size();
+  bool ok =
+      std::fwrite(&hlen, 8, 1, f) == 1 && std::fwrite(hj.data(), 1, hj.size(), f) == hj.size();
   const double stdev = config.value("initializer_range", 0.02);
   const double half_width = stdev * std::sqrt(3.0);  // uniform[-a, a] has std a / sqrt(3)
   SplitMix rng{seed ^ 0x6b707462656e6368ULL};
@@ -177,11 +188,16 @@ void write_random_checkpoint(const nlohmann::json& config, const std::string& di
     int64_t left = 1;
     for (int64_t d : t.shape) left *= d;
     while (left > 0 && ok) {
-      const size_t n = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(chunk.size())));
+      const size_t n =
+          static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(chunk.size())));
       for (size_t i = 0; i < n; ++i) {
         switch (t.fill) {
-          case Fill::kOnes: chunk[i] = 1.0f; break;
-          case Fill::kZeros: chunk[i] = 0.0f; break;
+          case Fill::kOnes:
+            chunk[i] = 1.0f;
+            break;
+          case Fill::kZeros:
+            chunk[i] = 0.0f;
+            break;
           case Fill::kNormalish: {
             const double u = static_cast<double>(rng.next() >> 11) * 0x1.0p-53;  // [0, 1)
             chunk[i] = static_cast<float>((2 * u - 1) * half_width);
@@ -206,15 +222,17 @@ std::string cached_random_model(const std::string& config_path, uint64_t seed) {
   try {
     config = nlohmann::json::parse(ss.str());
   } catch (const nlohmann::json::parse_error& e) {
-    throw Error(ErrorCode::kInvalidFile, fmt::format("{} is not valid JSON: {}", config_path, e.what()));
+    throw Error(ErrorCode::kInvalidFile,
+                fmt::format("{} is not valid JSON: {}", config_path, e.what()));
   }
   const char* xdg = std::getenv("XDG_CACHE_HOME");
   const char* home = std::getenv("HOME");
-  const std::string root = (xdg != nullptr && *xdg != '\0') ? std::string(xdg)
-                                                             : std::string(home != nullptr ? home : ".") + "/.cache";
+  const std::string root = (xdg != nullptr && *xdg != '\0')
+                               ? std::string(xdg)
+                               : std::string(home != nullptr ? home : ".") + "/.cache";
   const std::string stem = fs::path(config_path).stem().string();
-  const std::string dir =
-      fmt::format("{}/kernelpytorch/random-models/{}-{:016x}", root, stem, fnv1a(config.dump() + std::to_string(seed)));
+  const std::string dir = fmt::format("{}/kernelpytorch/random-models/{}-{:016x}", root, stem,
+                                      fnv1a(config.dump() + std::to_string(seed)));
   if (fs::exists(dir + "/model.safetensors") && fs::exists(dir + "/config.json")) return dir;
   // Write next to the final place and rename, so an interrupted run never leaves half a model.
   const std::string tmp = fmt::format("{}.tmp{}", dir, static_cast<long>(getpid()));

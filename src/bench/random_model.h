@@ -28,7 +28,8 @@ std::vector<RandomTensor> random_checkpoint_layout(const nlohmann::json& config)
 // Writes config.json and model.safetensors (f32) into `dir`. Weights are uniform with the
 // standard deviation of config.initializer_range (0.02 by default), from a fixed seed; norm
 // weights are 1 and biases 0. Streams tensor by tensor: memory stays small for 1B models.
-void write_random_checkpoint(const nlohmann::json& config, const std::string& dir, uint64_t seed = 0);
+void write_random_checkpoint(const nlohmann::json& config, const std::string& dir,
+                             uint64_t seed = 0);
 
 // A cached random checkpoint for `config_path` under $XDG_CACHE_HOME/kernelpytorch/random-models
 // (or ~/.cache/...), made on first use; returns its directory.

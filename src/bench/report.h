@@ -21,7 +21,8 @@ struct Series {
 };
 
 // Groups history entries into series and runs change-point detection on each.
-std::vector<Series> build_series(const std::vector<HistoryEntry>& entries, const ChangePointOptions& options = {});
+std::vector<Series> build_series(const std::vector<HistoryEntry>& entries,
+                                 const ChangePointOptions& options = {});
 
 // "▁▂▄█" (Unicode block characters), one per value, scaled between the series' min and max.
 std::string sparkline(const std::vector<double>& values);
@@ -34,6 +35,7 @@ struct ReportOptions {
   std::string title = "KernelPyTorch benchmark report";
   std::string source;  // shown in the header, e.g. the history path
 };
-std::string render_html_report(const std::vector<HistoryEntry>& entries, const ReportOptions& options);
+std::string render_html_report(const std::vector<HistoryEntry>& entries,
+                               const ReportOptions& options);
 
 }  // namespace kpt::bench

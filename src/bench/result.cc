@@ -19,8 +19,8 @@ constexpr const char* kSchema = "kernelpytorch.benchmark/1";
   throw Error(ErrorCode::kInvalidFile, fmt::format("{}: {} {}", source, path, what));
 }
 
-const nlohmann::json& field(const nlohmann::json& obj, const std::string& key, const std::string& source,
-                            const std::string& path) {
+const nlohmann::json& field(const nlohmann::json& obj, const std::string& key,
+                            const std::string& source, const std::string& path) {
   if (!obj.is_object()) bad(source, path, "must be an object");
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) bad(source, path + "." + key, "is missing");
@@ -30,24 +30,34 @@ const nlohmann::json& field(const nlohmann::json& obj, const std::string& key, c
 std::string get_string(const nlohmann::json& obj, const std::string& key, const std::string& source,
                        const std::string& path) {
   const auto& v = field(obj, key, source, path);
-  if (!v.is_string()) bad(source, path + "." + key, fmt::format("must be a string, got {}", v.type_name()));
+  if (!v.is_string())
+    bad(source, path + "." + key, fmt::format("must be a string, got {}", v.type_name()));
   return v.get<std::string>();
 }
 
-int64_t get_int(const nlohmann::json& obj, const std::string& key, const std::string& source, const std::string& path) {
+int64_t get_int(const nlohmann::json& obj, const std::string& key, const std::string& source,
+                const std::string& path) {
   const auto& v = field(obj, key, source, path);
-  if (!v.is_number_integer()) bad(source, path + "." + key, fmt::format("must be an integer, got {}", v.dump()));
+  if (!v.is_number_integer())
+    bad(source, path + "." + key, fmt::format("must be an integer, got {}", v.dump()));
   return v.get<int64_t>();
 }
 }  // namespace
 
-double Metric::median() const { return samples.empty() ? 0 : bench::median(samples); }
-double Metric::p90() const { return samples.empty() ? 0 : percentile(samples, 90); }
-double Metric::mean() const { return bench::mean(samples); }
+double Metric::median() const {
+  return samples.empty() ? 0 : bench::median(samples);
+}
+double Metric::p90() const {
+  return samples.empty() ? 0 : percentile(samples, 90);
+}
+double Metric::mean() const {
+  return bench::mean(samples);
+}
 
 std::string WorkloadSpec::id() const {
-  const std::string shape = kind == "generate" ? fmt::format("b{}-p{}-n{}", batch, prompt_len, new_tokens)
-                                               : fmt::format("b{}-s{}", batch, seq);
+  const std::string shape = kind == "generate"
+                                ? fmt::format("b{}-p{}-n{}", batch, prompt_len, new_tokens)
+                                : fmt::format("b{}-s{}", batch, seq);
   return fmt::format("{}/{}/{}/{}/{}", name, kind, shape, level, device);
 }
 
@@ -77,12 +87,9 @@ nlohmann::json to_json(const WorkloadResult& w) {
   j["load_average"] = {w.load_average[0], w.load_average[1]};
   nlohmann::json metrics = nlohmann::json::object();
   for (const auto& [name, m] : w.metrics) {
-    metrics[name] = {{"unit", m.unit},
-                     {"better", m.higher_is_better ? "higher" : "lower"},
-                     {"median", m.median()},
-                     {"p90", m.p90()},
-                     {"mean", m.mean()},
-                     {"n", m.samples.size()},
+    metrics[name] = {{"unit", m.unit},       {"better", m.higher_is_better ? "higher" : "lower"},
+                     {"median", m.median()}, {"p90", m.p90()},
+                     {"mean", m.mean()},     {"n", m.samples.size()},
                      {"samples", m.samples}};
   }
   j["metrics"] = metrics;
@@ -106,7 +113,8 @@ WorkloadResult workload_from_json(const nlohmann::json& j, const std::string& so
   s.name = get_string(j, "name", source, path);
   s.kind = get_string(j, "kind", source, path);
   if (s.kind != "forward" && s.kind != "generate") {
-    bad(source, path + ".kind", fmt::format("must be \"forward\" or \"generate\", got \"{}\"", s.kind));
+    bad(source, path + ".kind",
+        fmt::format("must be \"forward\" or \"generate\", got \"{}\"", s.kind));
   }
   s.level = get_string(j, "level", source, path);
   s.device = get_string(j, "device", source, path);
@@ -125,8 +133,8 @@ WorkloadResult workload_from_json(const nlohmann::json& j, const std::string& so
   s.threads = j.value("threads", 0);
   w.device_used = j.value("device_used", s.device);
   w.n_parameters = j.value("n_parameters", int64_t{0});
-  if (auto la = j.find("load_average"); la != j.end() && la->is_array() && la->size() == 2 && (*la)[0].is_number() &&
-                                        (*la)[1].is_number()) {
+  if (auto la = j.find("load_average"); la != j.end() && la->is_array() && la->size() == 2 &&
+                                        (*la)[0].is_number() && (*la)[1].is_number()) {
     w.load_average[0] = (*la)[0].get<double>();
     w.load_average[1] = (*la)[1].get<double>();
   }
@@ -138,12 +146,15 @@ WorkloadResult workload_from_json(const nlohmann::json& j, const std::string& so
     Metric m;
     m.unit = get_string(mj, "unit", source, p);
     const std::string better = mj.value("better", "lower");
-    if (better != "lower" && better != "higher") bad(source, p + ".better", "must be \"lower\" or \"higher\"");
+    if (better != "lower" && better != "higher")
+      bad(source, p + ".better", "must be \"lower\" or \"higher\"");
     m.higher_is_better = better == "higher";
     const auto& samples = field(mj, "samples", source, p);
-    if (!samples.is_array() || samples.empty()) bad(source, p + ".samples", "must be a non-empty array of numbers");
+    if (!samples.is_array() || samples.empty())
+      bad(source, p + ".samples", "must be a non-empty array of numbers");
     for (const auto& v : samples) {
-      if (!v.is_number()) bad(source, p + ".samples", fmt::format("must hold numbers, found {}", v.dump()));
+      if (!v.is_number())
+        bad(source, p + ".samples", fmt::format("must hold numbers, found {}", v.dump()));
       m.samples.push_back(v.get<double>());
     }
     w.metrics[name] = std::move(m);
@@ -152,10 +163,12 @@ WorkloadResult workload_from_json(const nlohmann::json& j, const std::string& so
 }
 
 BenchResult result_from_json(const nlohmann::json& j, const std::string& source) {
-  if (!j.is_object()) bad(source, "the document", "must be a JSON object (a kernelpytorch benchmark result)");
+  if (!j.is_object())
+    bad(source, "the document", "must be a JSON object (a kernelpytorch benchmark result)");
   const std::string schema = j.value("schema", "");
   if (schema != kSchema) {
-    bad(source, "schema", fmt::format("must be \"{}\", got \"{}\" (is this a benchmark result?)", kSchema, schema));
+    bad(source, "schema",
+        fmt::format("must be \"{}\", got \"{}\" (is this a benchmark result?)", kSchema, schema));
   }
   BenchResult r;
   r.created_at = j.value("created_at", "");

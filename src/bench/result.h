@@ -14,7 +14,7 @@ namespace kpt::bench {
 // One measured quantity. The summary is derived from the raw samples, which are always kept
 // so that `compare` can test significance later.
 struct Metric {
-  std::string unit;           // ms, seq/s, tokens/s, bytes
+  std::string unit;  // ms, seq/s, tokens/s, bytes
   bool higher_is_better = false;
   std::vector<double> samples;
   double median() const;
@@ -25,17 +25,17 @@ struct Metric {
 // What to run. `kind` is "forward" (one forward pass over [batch, seq]) or "generate"
 // (prefill of [batch, prompt_len] then new_tokens greedy decode steps).
 struct WorkloadSpec {
-  std::string name;       // model short name, e.g. "gpt2"
-  std::string model_dir;  // where the weights were loaded from
+  std::string name;              // model short name, e.g. "gpt2"
+  std::string model_dir;         // where the weights were loaded from
   std::string weights = "real";  // "real" or "random" (generated from the config, fixed seed)
   std::string random_config;     // config.json to make random weights from, when model_dir is empty
   std::string kind = "forward";
   std::string level = "reference";
   std::string device = "cpu";
   int64_t batch = 1;
-  int64_t seq = 128;         // forward
-  int64_t prompt_len = 32;   // generate
-  int64_t new_tokens = 32;   // generate
+  int64_t seq = 128;        // forward
+  int64_t prompt_len = 32;  // generate
+  int64_t new_tokens = 32;  // generate
   int warmup = 1;
   int repeat = 10;
   int threads = 0;
@@ -53,7 +53,7 @@ struct WorkloadResult {
 };
 
 struct BenchResult {
-  std::string created_at;  // UTC, ISO 8601
+  std::string created_at;      // UTC, ISO 8601
   nlohmann::json environment;  // environment_json()
   std::vector<WorkloadResult> workloads;
 };

@@ -31,12 +31,14 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 }
 
 // [rows, cols] token ids in [first, vocab), fixed seed: every run feeds the same inputs.
-std::vector<std::vector<int64_t>> random_ids(int64_t rows, int64_t cols, int64_t vocab, uint64_t seed) {
+std::vector<std::vector<int64_t>> random_ids(int64_t rows, int64_t cols, int64_t vocab,
+                                             uint64_t seed) {
   std::mt19937_64 rng(seed);
   // Skip the lowest ids, where special tokens ([PAD], <s>, ...) usually live.
   const int64_t first = std::min<int64_t>(vocab - 1, 5);
   std::uniform_int_distribution<int64_t> dist(first, vocab - 1);
-  std::vector<std::vector<int64_t>> ids(static_cast<size_t>(rows), std::vector<int64_t>(static_cast<size_t>(cols)));
+  std::vector<std::vector<int64_t>> ids(static_cast<size_t>(rows),
+                                        std::vector<int64_t>(static_cast<size_t>(cols)));
   for (auto& row : ids) {
     for (auto& v : row) v = dist(rng);
   }
@@ -102,10 +104,12 @@ struct WorkloadRunner::Impl {
   std::string label;
   int total = 0;
   std::unique_ptr<Engine> engine;
-  ForwardInputs forward_inputs;                 // [batch, seq] ids (forward)
-  std::vector<std::vector<int64_t>> prompts;    // [batch, prompt_len] ids (generate)
-  Metric latency = metric("ms", false), seq_s = metric("seq/s", true), tok_s = metric("tokens/s", true);
-  Metric ttft = metric("ms", false), itl = metric("ms", false), cpu_share = metric("fraction", true);
+  ForwardInputs forward_inputs;               // [batch, seq] ids (forward)
+  std::vector<std::vector<int64_t>> prompts;  // [batch, prompt_len] ids (generate)
+  Metric latency = metric("ms", false), seq_s = metric("seq/s", true),
+         tok_s = metric("tokens/s", true);
+  Metric ttft = metric("ms", false), itl = metric("ms", false),
+         cpu_share = metric("fraction", true);
 
   void forward_once(bool timed) {
     const WorkloadSpec& spec = r.spec;
@@ -139,21 +143,31 @@ struct WorkloadRunner::Impl {
     cpu_share.samples.push_back(share.finish());
     latency.samples.push_back(ms_between(t0, t1));
     ttft.samples.push_back(ms_between(t0, stamps.front()));
-    for (size_t k = 1; k < stamps.size(); ++k) itl.samples.push_back(ms_between(stamps[k - 1], stamps[k]));
+    for (size_t k = 1; k < stamps.size(); ++k)
+      itl.samples.push_back(ms_between(stamps[k - 1], stamps[k]));
     // Tokens after the first come from decode steps; count them over the decode time.
     const double decode_s = ms_between(stamps.front(), stamps.back()) / 1e3;
     if (stamps.size() > 1 && decode_s > 0) {
-      tok_s.samples.push_back(static_cast<double>(spec.batch) * static_cast<double>(stamps.size() - 1) / decode_s);
+      tok_s.samples.push_back(static_cast<double>(spec.batch) *
+                              static_cast<double>(stamps.size() - 1) / decode_s);
     }
   }
 };
 
-WorkloadRunner::WorkloadRunner(const WorkloadSpec& spec, const Progress& progress) : impl_(std::make_unique<Impl>()) {
-  if (spec.repeat < 1) throw Error(ErrorCode::kInvalidArgument, fmt::format("--repeat must be >= 1, got {}", spec.repeat));
-  if (spec.warmup < 0) throw Error(ErrorCode::kInvalidArgument, fmt::format("--warmup must be >= 0, got {}", spec.warmup));
-  if (spec.batch < 1) throw Error(ErrorCode::kInvalidArgument, fmt::format("--batch must be >= 1, got {}", spec.batch));
+WorkloadRunner::WorkloadRunner(const WorkloadSpec& spec, const Progress& progress)
+    : impl_(std::make_unique<Impl>()) {
+  if (spec.repeat < 1)
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("--repeat must be >= 1, got {}", spec.repeat));
+  if (spec.warmup < 0)
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("--warmup must be >= 0, got {}", spec.warmup));
+  if (spec.batch < 1)
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("--batch must be >= 1, got {}", spec.batch));
   if (spec.kind != "forward" && spec.kind != "generate") {
-    throw Error(ErrorCode::kInvalidArgument, fmt::format("workload kind must be forward or generate, got '{}'", spec.kind));
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("workload kind must be forward or generate, got '{}'", spec.kind));
   }
   Impl& m = *impl_;
   WorkloadResult& r = m.r;
@@ -163,7 +177,8 @@ WorkloadRunner::WorkloadRunner(const WorkloadSpec& spec, const Progress& progres
   m.label = spec.id();
   if (progress) progress(0, m.total, m.label + " (loading)");
   if (r.spec.model_dir.empty()) {
-    if (r.spec.random_config.empty()) throw Error(ErrorCode::kInvalidArgument, "a workload needs a model directory");
+    if (r.spec.random_config.empty())
+      throw Error(ErrorCode::kInvalidArgument, "a workload needs a model directory");
     if (progress) progress(0, m.total, m.label + " (making random weights, once)");
     r.spec.model_dir = cached_random_model(r.spec.random_config);
   }
@@ -180,16 +195,18 @@ WorkloadRunner::WorkloadRunner(const WorkloadSpec& spec, const Progress& progres
   const ModelInfo& info = m.engine->info();
   r.n_parameters = info.n_parameters;
   if (spec.kind == "forward") {
-    if (spec.seq < 1) throw Error(ErrorCode::kInvalidArgument, fmt::format("--seq must be >= 1, got {}", spec.seq));
+    if (spec.seq < 1)
+      throw Error(ErrorCode::kInvalidArgument, fmt::format("--seq must be >= 1, got {}", spec.seq));
     if (info.max_positions > 0 && spec.seq > info.max_positions) {
-      throw Error(ErrorCode::kOutOfRange, fmt::format("--seq {} exceeds the model's {} positions", spec.seq,
-                                                      info.max_positions));
+      throw Error(ErrorCode::kOutOfRange, fmt::format("--seq {} exceeds the model's {} positions",
+                                                      spec.seq, info.max_positions));
     }
     m.forward_inputs.input_ids = random_ids(spec.batch, spec.seq, info.vocab_size, 1234);
   } else {
     if (!info.causal_lm) {
       throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("{} is an encoder ({}): benchmark it with --kind forward", r.spec.model_dir, info.family));
+                  fmt::format("{} is an encoder ({}): benchmark it with --kind forward",
+                              r.spec.model_dir, info.family));
     }
     if (spec.prompt_len < 1 || spec.new_tokens < 1) {
       throw Error(ErrorCode::kInvalidArgument, "--prompt-len and --new-tokens must be >= 1");
@@ -202,7 +219,9 @@ WorkloadRunner::WorkloadRunner(const WorkloadSpec& spec, const Progress& progres
 
 WorkloadRunner::~WorkloadRunner() = default;
 
-int WorkloadRunner::repetitions() const { return impl_->r.spec.warmup + impl_->r.spec.repeat; }
+int WorkloadRunner::repetitions() const {
+  return impl_->r.spec.warmup + impl_->r.spec.repeat;
+}
 
 void WorkloadRunner::run_repetition(int i) {
   Impl& m = *impl_;
@@ -231,7 +250,8 @@ WorkloadResult WorkloadRunner::finish() {
     if (r.metrics[k].samples.empty()) r.metrics.erase(k);
   }
   // Only meaningful where the CPU does the work; a GPU run's CPU mostly waits.
-  if (r.device_used.rfind("cpu", 0) == 0 && !m.cpu_share.samples.empty()) r.metrics["cpu_share"] = m.cpu_share;
+  if (r.device_used.rfind("cpu", 0) == 0 && !m.cpu_share.samples.empty())
+    r.metrics["cpu_share"] = m.cpu_share;
   Metric rss = metric("bytes", false);
   rss.samples.push_back(static_cast<double>(peak_rss_bytes()));
   r.metrics["peak_rss_bytes"] = rss;
@@ -251,7 +271,8 @@ std::vector<WorkloadResult> run_interleaved(const std::vector<WorkloadSpec>& spe
   std::vector<std::unique_ptr<WorkloadRunner>> runners;
   int reps = 0;
   for (size_t k = 0; k < specs.size(); ++k) {
-    runners.push_back(std::make_unique<WorkloadRunner>(specs[k], progress_for ? progress_for(k) : Progress{}));
+    runners.push_back(
+        std::make_unique<WorkloadRunner>(specs[k], progress_for ? progress_for(k) : Progress{}));
     reps = std::max(reps, runners.back()->repetitions());
   }
   // Round-robin: a change of machine load hits every variant alike.
@@ -267,13 +288,15 @@ std::vector<WorkloadResult> run_interleaved(const std::vector<WorkloadSpec>& spe
 
 std::string find_suite(const std::string& name) {
   std::vector<std::string> tried;
-  for (const std::string& p : {name, "benchmarks/" + name + ".json", std::string(KPT_SOURCE_DIR) + "/benchmarks/" + name + ".json"}) {
+  for (const std::string& p : {name, "benchmarks/" + name + ".json",
+                               std::string(KPT_SOURCE_DIR) + "/benchmarks/" + name + ".json"}) {
     tried.push_back(p);
     if (fs::is_regular_file(p)) return p;
   }
   std::string list;
   for (const auto& t : tried) list += "\n  " + t;
-  throw Error(ErrorCode::kNotFound, fmt::format("benchmark suite '{}' not found; looked at:{}", name, list));
+  throw Error(ErrorCode::kNotFound,
+              fmt::format("benchmark suite '{}' not found; looked at:{}", name, list));
 }
 
 std::vector<WorkloadSpec> load_suite(const std::string& path, const SuiteOptions& o) {
@@ -290,7 +313,8 @@ std::vector<WorkloadSpec> load_suite(const std::string& path, const SuiteOptions
   const fs::path base = fs::path(path).parent_path();
   const char* list = o.quick ? "quick" : "workloads";
   if (!j.contains("models") || !j[list].is_array()) {
-    throw Error(ErrorCode::kInvalidFile, fmt::format("{}: a suite needs \"models\" and a \"{}\" array", path, list));
+    throw Error(ErrorCode::kInvalidFile,
+                fmt::format("{}: a suite needs \"models\" and a \"{}\" array", path, list));
   }
   const auto defaults = j.value("defaults", nlohmann::json::object());
   std::vector<WorkloadSpec> out;
@@ -298,7 +322,9 @@ std::vector<WorkloadSpec> load_suite(const std::string& path, const SuiteOptions
     WorkloadSpec s;
     s.name = w.at("model").get<std::string>();
     if (!j["models"].contains(s.name)) {
-      throw Error(ErrorCode::kInvalidFile, fmt::format("{}: workload names model '{}' which \"models\" lacks", path, s.name));
+      throw Error(
+          ErrorCode::kInvalidFile,
+          fmt::format("{}: workload names model '{}' which \"models\" lacks", path, s.name));
     }
     const auto& m = j["models"][s.name];
     // Real weights when a prepared copy exists, random ones from the official config otherwise.
@@ -314,8 +340,9 @@ std::vector<WorkloadSpec> load_suite(const std::string& path, const SuiteOptions
     if (s.weights == "random") {
       if (!m.contains("config")) {
         if (w.value("optional", false)) continue;  // an extra that needs prepared weights
-        throw Error(ErrorCode::kNotFound, fmt::format("{}: model '{}' has no config and no prepared weights in {}", path,
-                                                      s.name, o.models_dir));
+        throw Error(ErrorCode::kNotFound,
+                    fmt::format("{}: model '{}' has no config and no prepared weights in {}", path,
+                                s.name, o.models_dir));
       }
       s.random_config = (base / m.at("config").get<std::string>()).string();
     }

@@ -32,8 +32,8 @@ class WorkloadRunner {
   ~WorkloadRunner();
   WorkloadRunner(const WorkloadRunner&) = delete;
   WorkloadRunner& operator=(const WorkloadRunner&) = delete;
-  int repetitions() const;      // warmup + repeat
-  void run_repetition(int i);   // i < warmup: untimed
+  int repetitions() const;     // warmup + repeat
+  void run_repetition(int i);  // i < warmup: untimed
   WorkloadResult finish();
 
  private:
@@ -44,8 +44,9 @@ class WorkloadRunner {
 // Loads every spec, then runs repetition 0 of each, repetition 1 of each, ...: same-run
 // comparisons (levels, devices) where a change of machine load hits all of them alike. All
 // models are in memory together, so peak_rss_bytes covers all of them.
-std::vector<WorkloadResult> run_interleaved(const std::vector<WorkloadSpec>& specs,
-                                            const std::function<Progress(size_t)>& progress_for = {});
+std::vector<WorkloadResult> run_interleaved(
+    const std::vector<WorkloadSpec>& specs,
+    const std::function<Progress(size_t)>& progress_for = {});
 
 // Peak resident set size of this process so far (bytes), and a reset of it (Linux
 // /proc/self/clear_refs; a no-op where unsupported).
@@ -54,7 +55,7 @@ void reset_peak_rss();
 
 // A suite file (benchmarks/<name>.json): workloads over the configs in benchmarks/configs/.
 struct SuiteOptions {
-  bool quick = false;           // the small variant every suite entry defines (2-core CPU friendly)
+  bool quick = false;  // the small variant every suite entry defines (2-core CPU friendly)
   std::string models_dir = "models";  // real weights are taken from here when present
   std::string level = "reference";
   std::string device = "cpu";

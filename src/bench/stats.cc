@@ -23,7 +23,8 @@ double stddev(const std::vector<double>& x) {
 
 double percentile(std::vector<double> x, double q) {
   if (x.empty()) throw Error(ErrorCode::kInvalidArgument, "percentile of an empty sample");
-  if (!(q >= 0 && q <= 100)) throw Error(ErrorCode::kInvalidArgument, "percentile must be in [0, 100]");
+  if (!(q >= 0 && q <= 100))
+    throw Error(ErrorCode::kInvalidArgument, "percentile must be in [0, 100]");
   std::sort(x.begin(), x.end());
   const double pos = q / 100.0 * static_cast<double>(x.size() - 1);
   const size_t lo = static_cast<size_t>(std::floor(pos));
@@ -32,25 +33,32 @@ double percentile(std::vector<double> x, double q) {
   return x[lo] + (x[hi] - x[lo]) * frac;
 }
 
-double median(const std::vector<double>& x) { return percentile(x, 50); }
+double median(const std::vector<double>& x) {
+  return percentile(x, 50);
+}
 
-double normal_sf(double z) { return 0.5 * std::erfc(z / std::sqrt(2.0)); }
+double normal_sf(double z) {
+  return 0.5 * std::erfc(z / std::sqrt(2.0));
+}
 
 MannWhitney mann_whitney_u(const std::vector<double>& x, const std::vector<double>& y) {
-  if (x.empty() || y.empty()) throw Error(ErrorCode::kInvalidArgument, "Mann-Whitney U needs two non-empty samples");
+  if (x.empty() || y.empty())
+    throw Error(ErrorCode::kInvalidArgument, "Mann-Whitney U needs two non-empty samples");
   const double n1 = static_cast<double>(x.size()), n2 = static_cast<double>(y.size());
   // Rank the pooled sample, ties getting their average rank; collect tie-group sizes.
   std::vector<std::pair<double, int>> pooled;  // (value, 0 for x / 1 for y)
   pooled.reserve(x.size() + y.size());
   for (double v : x) pooled.emplace_back(v, 0);
   for (double v : y) pooled.emplace_back(v, 1);
-  std::sort(pooled.begin(), pooled.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(pooled.begin(), pooled.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   double rank_sum_x = 0, tie_term = 0;
   for (size_t i = 0; i < pooled.size();) {
     size_t j = i;
     while (j < pooled.size() && pooled[j].first == pooled[i].first) ++j;
     const double t = static_cast<double>(j - i);
-    const double avg_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;  // 1-based ranks i+1..j
+    const double avg_rank =
+        (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;  // 1-based ranks i+1..j
     for (size_t k = i; k < j; ++k) {
       if (pooled[k].second == 0) rank_sum_x += avg_rank;
     }
@@ -77,7 +85,8 @@ MannWhitney mann_whitney_u(const std::vector<double>& x, const std::vector<doubl
 }
 
 double hodges_lehmann_shift(const std::vector<double>& x, const std::vector<double>& y) {
-  if (x.empty() || y.empty()) throw Error(ErrorCode::kInvalidArgument, "Hodges-Lehmann needs two non-empty samples");
+  if (x.empty() || y.empty())
+    throw Error(ErrorCode::kInvalidArgument, "Hodges-Lehmann needs two non-empty samples");
   std::vector<double> diffs;
   diffs.reserve(x.size() * y.size());
   for (double a : x) {
@@ -122,7 +131,8 @@ void segment(const std::vector<double>& s, size_t begin, size_t end, const Chang
 }
 }  // namespace
 
-std::vector<ChangePoint> detect_change_points(const std::vector<double>& series, const ChangePointOptions& options) {
+std::vector<ChangePoint> detect_change_points(const std::vector<double>& series,
+                                              const ChangePointOptions& options) {
   std::vector<ChangePoint> out;
   segment(series, 0, series.size(), options, out);
   return out;

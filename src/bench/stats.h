@@ -30,21 +30,22 @@ double hodges_lehmann_shift(const std::vector<double>& x, const std::vector<doub
 double normal_sf(double z);
 
 struct ChangePoint {
-  size_t index = 0;  // first element of the new segment
+  size_t index = 0;   // first element of the new segment
   double before = 0;  // median of the segment before
   double after = 0;   // median of the segment after
   double p_value = 1;
   double relative_change() const { return before != 0 ? (after - before) / before : 0; }
 };
 struct ChangePointOptions {
-  double alpha = 0.01;           // Mann-Whitney p-value a split must beat
-  double min_relative = 0.05;    // and a median shift at least this large (noise floor)
-  size_t min_segment = 3;        // points on each side of a split
+  double alpha = 0.01;         // Mann-Whitney p-value a split must beat
+  double min_relative = 0.05;  // and a median shift at least this large (noise floor)
+  size_t min_segment = 3;      // points on each side of a split
 };
 // Binary segmentation: split the series where a step in the mean fits best (least squares), keep
 // the split when the two sides differ significantly (Mann-Whitney) and by enough, recurse into
 // both halves. O(n^2) per level: histories are hundreds of runs, not millions.
 // Returns the change points in order.
-std::vector<ChangePoint> detect_change_points(const std::vector<double>& series, const ChangePointOptions& options = {});
+std::vector<ChangePoint> detect_change_points(const std::vector<double>& series,
+                                              const ChangePointOptions& options = {});
 
 }  // namespace kpt::bench

@@ -30,7 +30,8 @@ struct RunArgs {
   std::string level = "reference", device = "cpu";
   int64_t batch = 1, seq = 128, prompt_len = 32, new_tokens = 32;
   int repeat = 0, warmup = -1, threads = 0;
-  bool quick = false, no_history = false, baseline = false, no_progress = false, no_interleave = false;
+  bool quick = false, no_history = false, baseline = false, no_progress = false,
+       no_interleave = false;
   std::string models_dir = "models";
 };
 
@@ -46,14 +47,17 @@ class ProgressBar {
   void update(int done, int total, const std::string& label) {
     if (!enabled_) return;
     if (!tty_) {
-      if (done == 0 || done == total) std::fprintf(stderr, "[%zu/%zu] %s %d/%d\n", index_ + 1, count_, label.c_str(), done, total);
+      if (done == 0 || done == total)
+        std::fprintf(stderr, "[%zu/%zu] %s %d/%d\n", index_ + 1, count_, label.c_str(), done,
+                     total);
       return;
     }
     constexpr int kWidth = 24;
     const int filled = total > 0 ? done * kWidth / total : 0;
     std::string bar(static_cast<size_t>(filled), '#');
     bar.resize(kWidth, '.');
-    std::fprintf(stderr, "\r\033[K[%s] %zu/%zu %s %d/%d", bar.c_str(), index_ + 1, count_, label.c_str(), done, total);
+    std::fprintf(stderr, "\r\033[K[%s] %zu/%zu %s %d/%d", bar.c_str(), index_ + 1, count_,
+                 label.c_str(), done, total);
     if (done == total) std::fputc('\n', stderr);
     std::fflush(stderr);
   }
@@ -71,26 +75,33 @@ std::string fmt_metric(const bench::WorkloadResult& w, const char* name, bool p9
 }
 
 void print_table(const bench::BenchResult& r) {
-  std::printf("%s\n", fmt::format("{:<46} {:>7} {:>10} {:>10} {:>9} {:>8} {:>9} {:>9} {:>8}", "workload", "weights",
-                                  "lat med ms", "lat p90 ms", "ttft ms", "itl ms", "tokens/s", "seq/s", "RSS MB")
+  std::printf("%s\n", fmt::format("{:<46} {:>7} {:>10} {:>10} {:>9} {:>8} {:>9} {:>9} {:>8}",
+                                  "workload", "weights", "lat med ms", "lat p90 ms", "ttft ms",
+                                  "itl ms", "tokens/s", "seq/s", "RSS MB")
                           .c_str());
   for (const auto& w : r.workloads) {
     auto rss = w.metrics.find("peak_rss_bytes");
-    std::printf("%s\n", fmt::format("{:<46} {:>7} {:>10} {:>10} {:>9} {:>8} {:>9} {:>9} {:>8.0f}", w.spec.id(), w.spec.weights,
-                                    fmt_metric(w, "latency_ms"), fmt_metric(w, "latency_ms", true),
-                                    fmt_metric(w, "ttft_ms"), fmt_metric(w, "itl_ms"), fmt_metric(w, "tokens_s"),
+    std::printf("%s\n", fmt::format("{:<46} {:>7} {:>10} {:>10} {:>9} {:>8} {:>9} {:>9} {:>8.0f}",
+                                    w.spec.id(), w.spec.weights, fmt_metric(w, "latency_ms"),
+                                    fmt_metric(w, "latency_ms", true), fmt_metric(w, "ttft_ms"),
+                                    fmt_metric(w, "itl_ms"), fmt_metric(w, "tokens_s"),
                                     fmt_metric(w, "throughput_seq_s"),
                                     rss == w.metrics.end() ? 0.0 : rss->second.median() / 1e6)
                             .c_str());
   }
   const auto& env = r.environment;
-  const auto cpu = env.value("hardware", nlohmann::json::object()).value("cpu", nlohmann::json::object());
-  std::printf("%s\n", fmt::format("[{}, {} threads, build {} {}, env {}; medians of --repeat runs after --warmup]",
-                                  cpu.value("model", "?"), env.value("threads", nlohmann::json::object()).value("num_threads", 0),
-                                  env.value("build", nlohmann::json::object()).value("git_commit", "?").substr(0, 10),
-                                  env.value("build", nlohmann::json::object()).value("build_type", "?"),
-                                  env.value("env_key", "?"))
-                          .c_str());
+  const auto cpu =
+      env.value("hardware", nlohmann::json::object()).value("cpu", nlohmann::json::object());
+  std::printf(
+      "%s\n",
+      fmt::format(
+          "[{}, {} threads, build {} {}, env {}; medians of --repeat runs after --warmup]",
+          cpu.value("model", "?"),
+          env.value("threads", nlohmann::json::object()).value("num_threads", 0),
+          env.value("build", nlohmann::json::object()).value("git_commit", "?").substr(0, 10),
+          env.value("build", nlohmann::json::object()).value("build_type", "?"),
+          env.value("env_key", "?"))
+          .c_str());
 }
 
 // "auto": generation for causal LMs, a forward pass for encoders (read from config.json).
@@ -99,25 +110,29 @@ std::string resolve_kind(const std::string& kind, const std::string& model_dir) 
   std::ifstream f(model_dir + "/config.json");
   if (!f) throw Error(ErrorCode::kNotFound, fmt::format("{}/config.json not found", model_dir));
   nlohmann::json c = nlohmann::json::parse(f, nullptr, false);
-  if (c.is_discarded()) throw Error(ErrorCode::kInvalidFile, fmt::format("{}/config.json is not valid JSON", model_dir));
+  if (c.is_discarded())
+    throw Error(ErrorCode::kInvalidFile,
+                fmt::format("{}/config.json is not valid JSON", model_dir));
   return c.value("model_type", "") == "bert" ? "forward" : "generate";
 }
 
-int compare_against_history(const bench::BenchResult& result, const bench::History& history, int64_t exclude_run,
-                            const bench::CompareOptions& co) {
+int compare_against_history(const bench::BenchResult& result, const bench::History& history,
+                            int64_t exclude_run, const bench::CompareOptions& co) {
   bench::BenchResult base;
   base.environment = result.environment;
   const std::string env_key = result.environment.value("env_key", "");
   for (const auto& w : result.workloads) {
     if (auto e = history.latest(w.spec.id(), env_key, exclude_run)) {
       std::fprintf(stderr, "baseline for %s: run #%lld (%s, commit %s)\n", w.spec.id().c_str(),
-                   static_cast<long long>(e->run_id), e->created_at.c_str(), e->git_commit.substr(0, 10).c_str());
+                   static_cast<long long>(e->run_id), e->created_at.c_str(),
+                   e->git_commit.substr(0, 10).c_str());
       base.workloads.push_back(e->result);
     }
   }
   if (base.workloads.empty()) {
-    std::printf("no baseline in %s for these workloads in this environment (env %s): nothing to compare\n",
-                history.path().c_str(), env_key.c_str());
+    std::printf(
+        "no baseline in %s for these workloads in this environment (env %s): nothing to compare\n",
+        history.path().c_str(), env_key.c_str());
     return 0;
   }
   const auto cmp = bench::compare_results(base, result, co);
@@ -130,7 +145,8 @@ std::vector<std::string> split_list(const std::string& text) {
   size_t start = 0;
   while (start <= text.size()) {
     const size_t comma = text.find(',', start);
-    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const std::string item =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (!item.empty()) out.push_back(item);
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -151,11 +167,15 @@ void print_same_run_ratios(const std::vector<std::vector<bench::WorkloadResult>>
     const auto& base = g.front();
     for (size_t k = 1; k < g.size(); ++k) {
       const auto& w = g[k];
-      std::string line = fmt::format("  {:<46} vs {:<22}", w.spec.id(), base.spec.level + "/" + base.spec.device);
+      std::string line =
+          fmt::format("  {:<46} vs {:<22}", w.spec.id(), base.spec.level + "/" + base.spec.device);
       auto ratio = [&](const char* metric, bool higher_is_better) {
         auto a = base.metrics.find(metric), b = w.metrics.find(metric);
-        if (a == base.metrics.end() || b == w.metrics.end() || a->second.median() <= 0 || b->second.median() <= 0) return;
-        const double r = higher_is_better ? b->second.median() / a->second.median() : a->second.median() / b->second.median();
+        if (a == base.metrics.end() || b == w.metrics.end() || a->second.median() <= 0 ||
+            b->second.median() <= 0)
+          return;
+        const double r = higher_is_better ? b->second.median() / a->second.median()
+                                          : a->second.median() / b->second.median();
         line += fmt::format("  {} {:.2f}x", metric, r);
       };
       ratio("latency_ms", false);
@@ -169,7 +189,8 @@ void print_same_run_ratios(const std::vector<std::vector<bench::WorkloadResult>>
 int run_benchmark(const RunArgs& a) {
   std::vector<bench::WorkloadSpec> specs;
   if (!a.suite.empty()) {
-    if (!a.model_dir.empty()) throw Error(ErrorCode::kInvalidArgument, "give a MODEL_DIR or --suite, not both");
+    if (!a.model_dir.empty())
+      throw Error(ErrorCode::kInvalidArgument, "give a MODEL_DIR or --suite, not both");
     bench::SuiteOptions so;
     so.quick = a.quick;
     so.models_dir = a.models_dir;
@@ -180,11 +201,18 @@ int run_benchmark(const RunArgs& a) {
     so.threads = a.threads;
     specs = bench::load_suite(bench::find_suite(a.suite), so);
   } else {
-    if (a.model_dir.empty()) throw Error(ErrorCode::kInvalidArgument, "give a MODEL_DIR or --suite NAME (e.g. --suite popular --quick)");
+    if (a.model_dir.empty())
+      throw Error(ErrorCode::kInvalidArgument,
+                  "give a MODEL_DIR or --suite NAME (e.g. --suite popular --quick)");
     bench::WorkloadSpec s;
     s.model_dir = a.model_dir;
     s.name = std::filesystem::path(a.model_dir).lexically_normal().filename().string();
-    if (s.name.empty() || s.name == ".") s.name = std::filesystem::absolute(a.model_dir).lexically_normal().parent_path().filename().string();
+    if (s.name.empty() || s.name == ".")
+      s.name = std::filesystem::absolute(a.model_dir)
+                   .lexically_normal()
+                   .parent_path()
+                   .filename()
+                   .string();
     s.kind = resolve_kind(a.kind, a.model_dir);
     s.batch = a.batch;
     s.seq = a.seq;
@@ -199,11 +227,13 @@ int run_benchmark(const RunArgs& a) {
   co.threshold = bench::parse_threshold(a.threshold);
   // Fail on an unusable history before spending minutes measuring.
   std::optional<bench::History> history;
-  if (!a.no_history) history = bench::History::open(a.history.empty() ? bench::default_history_path() : a.history);
+  if (!a.no_history)
+    history = bench::History::open(a.history.empty() ? bench::default_history_path() : a.history);
 
   // Every workload once per level x device; the variants of one workload run interleaved.
   const auto levels = split_list(a.level), devices = split_list(a.device);
-  if (levels.empty() || devices.empty()) throw Error(ErrorCode::kInvalidArgument, "--level and --device need a value");
+  if (levels.empty() || devices.empty())
+    throw Error(ErrorCode::kInvalidArgument, "--level and --device need a value");
   for (const auto& l : levels) parse_level(l);  // fail before loading anything
   std::vector<std::vector<bench::WorkloadSpec>> groups;
   size_t n_total = 0;
@@ -239,7 +269,9 @@ int run_benchmark(const RunArgs& a) {
     } else {
       for (size_t k = 0; k < variants.size(); ++k) {
         bar.workload(index + k, n_total);
-        out.push_back(bench::run_workload(variants[k], [&](int d, int total, const std::string& label) { bar.update(d, total, label); }));
+        out.push_back(bench::run_workload(
+            variants[k],
+            [&](int d, int total, const std::string& label) { bar.update(d, total, label); }));
       }
     }
     index += variants.size();
@@ -257,10 +289,12 @@ int run_benchmark(const RunArgs& a) {
   int rc = 0;
   if (history) {
     const int64_t run_id = history->add(result);
-    std::fprintf(stderr, "recorded as run #%lld in %s\n", static_cast<long long>(run_id), history->path().c_str());
+    std::fprintf(stderr, "recorded as run #%lld in %s\n", static_cast<long long>(run_id),
+                 history->path().c_str());
     if (a.baseline) rc = compare_against_history(result, *history, run_id, co);
   } else if (a.baseline) {
-    throw Error(ErrorCode::kInvalidArgument, "--baseline compares against the history: drop --no-history");
+    throw Error(ErrorCode::kInvalidArgument,
+                "--baseline compares against the history: drop --no-history");
   }
   return rc;
 }
@@ -268,37 +302,49 @@ int run_benchmark(const RunArgs& a) {
 }  // namespace
 
 Run add_benchmark(CLI::App& app) {
-  auto* cmd = app.add_subcommand("benchmark", "Measure latency, throughput and memory; keep history; catch regressions");
+  auto* cmd = app.add_subcommand(
+      "benchmark", "Measure latency, throughput and memory; keep history; catch regressions");
   auto a = std::make_shared<RunArgs>();
   cmd->add_option("model_dir", a->model_dir, "Hugging Face model directory (or use --suite)");
   cmd->add_option("--suite", a->suite, "run a suite from benchmarks/NAME.json (e.g. popular)");
-  cmd->add_flag("--quick", a->quick, "the suite's small variant (minutes on a 2-core CPU); fewer repeats for one model");
-  cmd->add_option("--models-dir", a->models_dir, "where suites look for real weights")->capture_default_str();
+  cmd->add_flag("--quick", a->quick,
+                "the suite's small variant (minutes on a 2-core CPU); fewer repeats for one model");
+  cmd->add_option("--models-dir", a->models_dir, "where suites look for real weights")
+      ->capture_default_str();
   cmd->add_option("--kind", a->kind, "auto | forward | generate (auto: generate for causal LMs)")
       ->check(CLI::IsMember({"auto", "forward", "generate"}))
       ->capture_default_str();
-  cmd->add_option("--level", a->level, "optimization level; a comma-separated list runs each, interleaved")
+  cmd->add_option("--level", a->level,
+                  "optimization level; a comma-separated list runs each, interleaved")
       ->capture_default_str();
-  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | auto; a comma-separated list runs each")
+  cmd->add_option("--device", a->device,
+                  "cpu | cuda | cuda:N | auto; a comma-separated list runs each")
       ->capture_default_str();
-  cmd->add_flag("--no-interleave", a->no_interleave,
-                "run the levels/devices of a workload one after the other, not round-robin (less memory)");
-  cmd->add_option("--threads", a->threads, "CPU threads (0: OMP_NUM_THREADS or all cores)")->capture_default_str();
+  cmd->add_flag(
+      "--no-interleave", a->no_interleave,
+      "run the levels/devices of a workload one after the other, not round-robin (less memory)");
+  cmd->add_option("--threads", a->threads, "CPU threads (0: OMP_NUM_THREADS or all cores)")
+      ->capture_default_str();
   cmd->add_option("--batch,-b", a->batch, "batch size")->capture_default_str();
   cmd->add_option("--seq,-s", a->seq, "sequence length (forward)")->capture_default_str();
   cmd->add_option("--prompt-len", a->prompt_len, "prompt length (generate)")->capture_default_str();
-  cmd->add_option("--new-tokens", a->new_tokens, "tokens to generate (generate; EOS is ignored)")->capture_default_str();
+  cmd->add_option("--new-tokens", a->new_tokens, "tokens to generate (generate; EOS is ignored)")
+      ->capture_default_str();
   cmd->add_option("--repeat,-r", a->repeat, "timed repetitions (default 10, 5 with --quick)");
   cmd->add_option("--warmup,-w", a->warmup, "untimed repetitions first (default 1)");
   cmd->add_option("--output,-o", a->output, "write the result JSON here");
-  cmd->add_option("--history", a->history, "history database (default $XDG_DATA_HOME/kernelpytorch/history.sqlite)");
+  cmd->add_option("--history", a->history,
+                  "history database (default $XDG_DATA_HOME/kernelpytorch/history.sqlite)");
   cmd->add_flag("--no-history", a->no_history, "do not record this run");
-  cmd->add_flag("--baseline", a->baseline, "compare with the newest earlier run in the history; exit 3 on a regression");
-  cmd->add_option("--threshold", a->threshold, "smallest change that counts (with --baseline)")->capture_default_str();
+  cmd->add_flag("--baseline", a->baseline,
+                "compare with the newest earlier run in the history; exit 3 on a regression");
+  cmd->add_option("--threshold", a->threshold, "smallest change that counts (with --baseline)")
+      ->capture_default_str();
   cmd->add_flag("--no-progress", a->no_progress, "no progress bar on stderr");
 
   // benchmark compare
-  auto* cmp = cmd->add_subcommand("compare", "Compare two results (or one with the history); exit 3 on a regression");
+  auto* cmp = cmd->add_subcommand(
+      "compare", "Compare two results (or one with the history); exit 3 on a regression");
   struct CmpArgs {
     std::vector<std::string> files;
     std::string threshold = "5%", history;
@@ -306,15 +352,20 @@ Run add_benchmark(CLI::App& app) {
     bool baseline = false, all = false;
   };
   auto c = std::make_shared<CmpArgs>();
-  cmp->add_option("results", c->files, "BASE.json NEW.json, or NEW.json with --baseline")->required();
-  cmp->add_option("--threshold", c->threshold, "smallest relative change that counts (5% or 0.05)")->capture_default_str();
-  cmp->add_option("--alpha", c->alpha, "significance level of the Mann-Whitney U test")->capture_default_str();
-  cmp->add_flag("--baseline", c->baseline, "take the base from the history (newest run per workload, same environment)");
+  cmp->add_option("results", c->files, "BASE.json NEW.json, or NEW.json with --baseline")
+      ->required();
+  cmp->add_option("--threshold", c->threshold, "smallest relative change that counts (5% or 0.05)")
+      ->capture_default_str();
+  cmp->add_option("--alpha", c->alpha, "significance level of the Mann-Whitney U test")
+      ->capture_default_str();
+  cmp->add_flag("--baseline", c->baseline,
+                "take the base from the history (newest run per workload, same environment)");
   cmp->add_option("--history", c->history, "history database for --baseline");
   cmp->add_flag("--all", c->all, "list unchanged metrics too");
 
   // benchmark history
-  auto* hist = cmd->add_subcommand("history", "List recorded runs with sparklines and change points");
+  auto* hist =
+      cmd->add_subcommand("history", "List recorded runs with sparklines and change points");
   struct HistArgs {
     std::string history, workload;
     std::vector<std::string> imports;
@@ -324,7 +375,8 @@ Run add_benchmark(CLI::App& app) {
   hist->add_option("--history", h->history, "history database");
   hist->add_option("--workload", h->workload, "only this workload id (see the listing)");
   hist->add_option("--last", h->last, "values listed per metric")->capture_default_str();
-  hist->add_option("--import", h->imports, "add result JSON files (e.g. CI artifacts) to the history first");
+  hist->add_option("--import", h->imports,
+                   "add result JSON files (e.g. CI artifacts) to the history first");
 
   // benchmark report
   auto* rep = cmd->add_subcommand("report", "Write a self-contained HTML report of the history");
@@ -346,19 +398,26 @@ Run add_benchmark(CLI::App& app) {
       "Exit status: 0 ok, 1 error, 2 usage, 3 regression (compare, --baseline).");
 
   return [=]() -> int {
-    auto history_path = [](const std::string& p) { return p.empty() ? bench::default_history_path() : p; };
+    auto history_path = [](const std::string& p) {
+      return p.empty() ? bench::default_history_path() : p;
+    };
     if (cmp->parsed()) {
       bench::CompareOptions co;
       co.threshold = bench::parse_threshold(c->threshold);
       co.alpha = c->alpha;
       if (c->baseline) {
-        if (c->files.size() != 1) throw Error(ErrorCode::kInvalidArgument, "with --baseline give one result: NEW.json");
+        if (c->files.size() != 1)
+          throw Error(ErrorCode::kInvalidArgument, "with --baseline give one result: NEW.json");
         const auto hp = history_path(c->history);
-        if (!std::filesystem::exists(hp)) throw Error(ErrorCode::kNotFound, fmt::format("no history at {}", hp));
-        return compare_against_history(bench::load_result(c->files[0]), bench::History::open(hp), -1, co);
+        if (!std::filesystem::exists(hp))
+          throw Error(ErrorCode::kNotFound, fmt::format("no history at {}", hp));
+        return compare_against_history(bench::load_result(c->files[0]), bench::History::open(hp),
+                                       -1, co);
       }
-      if (c->files.size() != 2) throw Error(ErrorCode::kInvalidArgument, "give two results: BASE.json NEW.json");
-      const auto cmpres = bench::compare_results(bench::load_result(c->files[0]), bench::load_result(c->files[1]), co);
+      if (c->files.size() != 2)
+        throw Error(ErrorCode::kInvalidArgument, "give two results: BASE.json NEW.json");
+      const auto cmpres = bench::compare_results(bench::load_result(c->files[0]),
+                                                 bench::load_result(c->files[1]), co);
       std::printf("%s", bench::format_comparison(cmpres, co, !c->all).c_str());
       return cmpres.has_regression() ? kExitRegression : 0;
     }
@@ -371,10 +430,14 @@ Run add_benchmark(CLI::App& app) {
           std::fprintf(stderr, "imported %s as run #%lld\n", f.c_str(), static_cast<long long>(id));
         }
       }
-      if (!std::filesystem::exists(hp)) throw Error(ErrorCode::kNotFound, fmt::format("no history at {} (run a benchmark first)", hp));
+      if (!std::filesystem::exists(hp))
+        throw Error(ErrorCode::kNotFound,
+                    fmt::format("no history at {} (run a benchmark first)", hp));
       auto db = bench::History::open(hp);
       if (hist->parsed()) {
-        std::printf("%s", bench::format_history(bench::build_series(db.entries(h->workload)), h->last).c_str());
+        std::printf(
+            "%s",
+            bench::format_history(bench::build_series(db.entries(h->workload)), h->last).c_str());
         return 0;
       }
       bench::ReportOptions ro;

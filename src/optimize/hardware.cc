@@ -39,7 +39,9 @@ uint64_t xgetbv0() {
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
   return (static_cast<uint64_t>(hi) << 32) | lo;
 }
-bool bit(unsigned v, int n) { return ((v >> n) & 1U) != 0; }
+bool bit(unsigned v, int n) {
+  return ((v >> n) & 1U) != 0;
+}
 #endif
 
 int64_t meminfo_kb(const std::string& key) {
@@ -68,7 +70,7 @@ using CuDeviceGetAttribute = int (*)(int*, int, int);
 using CudaRuntimeGetVersion = int (*)(int*);
 
 // CUdevice_attribute values (cuda.h).
-constexpr int kAttrClockRate = 13;        // kHz
+constexpr int kAttrClockRate = 13;  // kHz
 constexpr int kAttrSmCount = 16;
 constexpr int kAttrMemoryClockRate = 36;  // kHz
 constexpr int kAttrBusWidth = 37;         // bits
@@ -85,7 +87,8 @@ GpuReport query_gpus() {
   r.driver_found = true;
   for (const char* name : {"libcudart.so", "libcudart.so.13", "libcudart.so.12"}) {
     if (void* rt = dlopen(name, RTLD_NOW | RTLD_LOCAL)) {
-      if (auto f = reinterpret_cast<CudaRuntimeGetVersion>(dlsym(rt, "cudaRuntimeGetVersion"))) f(&r.runtime_version);
+      if (auto f = reinterpret_cast<CudaRuntimeGetVersion>(dlsym(rt, "cudaRuntimeGetVersion")))
+        f(&r.runtime_version);
       break;
     }
   }
@@ -161,7 +164,9 @@ std::vector<std::string> CpuInfo::flags() const {
 
 double GpuInfo::peak_bandwidth_gbs() const {
   // DDR/HBM: two transfers per reported memory clock.
-  return memory_clock_mhz > 0 && memory_bus_bits > 0 ? 2.0 * memory_clock_mhz * 1e6 * memory_bus_bits / 8 / 1e9 : 0.0;
+  return memory_clock_mhz > 0 && memory_bus_bits > 0
+             ? 2.0 * memory_clock_mhz * 1e6 * memory_bus_bits / 8 / 1e9
+             : 0.0;
 }
 
 CpuInfo detect_cpu() {
@@ -198,8 +203,8 @@ CpuInfo detect_cpu() {
   Regs l1 = cpuid(1);
   const bool osxsave = bit(l1.c, 27);
   const uint64_t xcr0 = osxsave ? xgetbv0() : 0;
-  const bool os_avx = (xcr0 & 0x6) == 0x6;        // XMM + YMM state
-  const bool os_avx512 = (xcr0 & 0xe6) == 0xe6;   // + opmask, ZMM_Hi256, Hi16_ZMM
+  const bool os_avx = (xcr0 & 0x6) == 0x6;          // XMM + YMM state
+  const bool os_avx512 = (xcr0 & 0xe6) == 0xe6;     // + opmask, ZMM_Hi256, Hi16_ZMM
   const bool os_amx = (xcr0 & 0x60000) == 0x60000;  // XTILECFG + XTILEDATA
   c.sse42 = bit(l1.c, 20);
   c.avx = bit(l1.c, 28) && os_avx;
@@ -228,7 +233,8 @@ CpuInfo detect_cpu() {
     while (std::getline(f, line)) {
       if (line.rfind("model name", 0) == 0 || line.rfind("Model", 0) == 0) {
         auto colon = line.find(':');
-        if (colon != std::string::npos) c.model = line.substr(line.find_first_not_of(' ', colon + 1));
+        if (colon != std::string::npos)
+          c.model = line.substr(line.find_first_not_of(' ', colon + 1));
         break;
       }
     }
@@ -251,7 +257,8 @@ GpuReport detect_gpus(int timeout_ms) {
   if (result.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
     GpuReport r;
     r.driver_found = true;
-    r.error = fmt::format("the GPU query did not answer within {} ms (driver busy or wedged)", timeout_ms);
+    r.error = fmt::format("the GPU query did not answer within {} ms (driver busy or wedged)",
+                          timeout_ms);
     return r;
   }
   return result.get();

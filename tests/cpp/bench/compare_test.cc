@@ -109,13 +109,16 @@ TEST(Compare, SignificantButBelowThresholdIsUnchanged) {
   EXPECT_EQ(c.changes[0].verdict, Verdict::kUnchanged);
   CompareOptions strict;
   strict.threshold = 0.01;
-  EXPECT_TRUE(compare_results(one_workload(a, {1, 1}), one_workload(b, {1, 1}), strict).has_regression());
+  EXPECT_TRUE(
+      compare_results(one_workload(a, {1, 1}), one_workload(b, {1, 1}), strict).has_regression());
 }
 
 TEST(Compare, SingleValueMetricUsesThresholdOnly) {
-  const MetricChange up = compare_metric("w", "peak_rss_bytes", Metric{"bytes", false, {1000}}, Metric{"bytes", false, {1200}}, {});
+  const MetricChange up = compare_metric("w", "peak_rss_bytes", Metric{"bytes", false, {1000}},
+                                         Metric{"bytes", false, {1200}}, {});
   EXPECT_EQ(up.verdict, Verdict::kRegressed);
-  const MetricChange same = compare_metric("w", "peak_rss_bytes", Metric{"bytes", false, {1000}}, Metric{"bytes", false, {1010}}, {});
+  const MetricChange same = compare_metric("w", "peak_rss_bytes", Metric{"bytes", false, {1000}},
+                                           Metric{"bytes", false, {1010}}, {});
   EXPECT_EQ(same.verdict, Verdict::kUnchanged);
 }
 

@@ -23,9 +23,10 @@ TEST(Hardware, CpuIsConsistent) {
   if (c.amx_bf16 || c.amx_int8) {
     EXPECT_TRUE(c.amx_tile);
   }
-  EXPECT_EQ(c.flags().size(), static_cast<size_t>(c.sse42 + c.avx + c.avx2 + c.fma + c.f16c + c.avx_vnni + c.avx512f +
-                                                  c.avx512bw + c.avx512vl + c.avx512_vnni + c.avx512_bf16 +
-                                                  c.avx512_fp16 + c.amx_tile + c.amx_bf16 + c.amx_int8));
+  EXPECT_EQ(c.flags().size(),
+            static_cast<size_t>(c.sse42 + c.avx + c.avx2 + c.fma + c.f16c + c.avx_vnni + c.avx512f +
+                                c.avx512bw + c.avx512vl + c.avx512_vnni + c.avx512_bf16 +
+                                c.avx512_fp16 + c.amx_tile + c.amx_bf16 + c.amx_int8));
 }
 
 TEST(Hardware, MemoryIsPlausible) {

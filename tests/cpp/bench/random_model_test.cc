@@ -36,7 +36,8 @@ TEST(RandomModel, OfficialConfigsHaveThePublishedParameterCounts) {
   EXPECT_EQ(count(random_checkpoint_layout(read_config("all-MiniLM-L6-v2.json"))), 22565376);
   EXPECT_EQ(count(random_checkpoint_layout(read_config("gpt2.json"))), 124439808);
   EXPECT_EQ(count(random_checkpoint_layout(read_config("DialoGPT-medium.json"))), 354823168);
-  EXPECT_EQ(count(random_checkpoint_layout(read_config("TinyLlama-1.1B-Chat-v1.0.json"))), 1100048384);
+  EXPECT_EQ(count(random_checkpoint_layout(read_config("TinyLlama-1.1B-Chat-v1.0.json"))),
+            1100048384);
 }
 
 // The official configs shrunk to 2 small layers, so every family loads quickly.
@@ -60,8 +61,10 @@ nlohmann::json shrink(nlohmann::json c) {
 }
 
 TEST(RandomModel, EachFamilyLoadsAndRuns) {
-  const fs::path root = fs::temp_directory_path() / ("kpt_random_model_" + std::to_string(::getpid()));
-  for (const char* name : {"bert-base-uncased.json", "gpt2.json", "TinyLlama-1.1B-Chat-v1.0.json"}) {
+  const fs::path root =
+      fs::temp_directory_path() / ("kpt_random_model_" + std::to_string(::getpid()));
+  for (const char* name :
+       {"bert-base-uncased.json", "gpt2.json", "TinyLlama-1.1B-Chat-v1.0.json"}) {
     const fs::path dir = root / name;
     write_random_checkpoint(shrink(read_config(name)), dir.string(), 3);
     auto engine = Engine::load(dir.string());
@@ -76,7 +79,8 @@ TEST(RandomModel, EachFamilyLoadsAndRuns) {
 }
 
 TEST(RandomModel, SameSeedSameBytes) {
-  const fs::path root = fs::temp_directory_path() / ("kpt_random_seed_" + std::to_string(::getpid()));
+  const fs::path root =
+      fs::temp_directory_path() / ("kpt_random_seed_" + std::to_string(::getpid()));
   const auto c = shrink(read_config("gpt2.json"));
   write_random_checkpoint(c, (root / "a").string(), 5);
   write_random_checkpoint(c, (root / "b").string(), 5);
@@ -102,7 +106,8 @@ TEST(RandomModel, UnsupportedTypeIsClear) {
 TEST(Runner, MeasuresAFixtureModel) {
   WorkloadSpec s;
   s.name = "gpt2_inner";
-  s.model_dir = (fs::path(KPT_SOURCE_DIR) / "tests" / "fixtures" / "models" / "gpt2_inner").string();
+  s.model_dir =
+      (fs::path(KPT_SOURCE_DIR) / "tests" / "fixtures" / "models" / "gpt2_inner").string();
   s.kind = "generate";
   s.prompt_len = 3;
   s.new_tokens = 4;

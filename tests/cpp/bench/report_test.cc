@@ -18,7 +18,8 @@ std::vector<HistoryEntry> step_history() {
     e.result.spec.name = "gpt2";
     e.result.spec.kind = "generate";
     const double base = i < 8 ? 100.0 : 125.0;  // a 25% slowdown enters with run 9
-    e.result.metrics["latency_ms"] = Metric{"ms", false, {base + 0.1 * (i % 3), base + 1, base + 2}};
+    e.result.metrics["latency_ms"] =
+        Metric{"ms", false, {base + 0.1 * (i % 3), base + 1, base + 2}};
     out.push_back(e);
   }
   return out;

@@ -93,22 +93,26 @@ TEST(ResultJson, MalformedGivesClearErrors) {
   EXPECT_NE(error_of(nlohmann::json::array()).find("must be a JSON object"), std::string::npos);
   auto j = good;
   j["schema"] = "something/else";
-  EXPECT_NE(error_of(j).find("schema must be \"kernelpytorch.benchmark/1\""), std::string::npos) << error_of(j);
+  EXPECT_NE(error_of(j).find("schema must be \"kernelpytorch.benchmark/1\""), std::string::npos)
+      << error_of(j);
   j = good;
   j.erase("workloads");
   EXPECT_NE(error_of(j).find("workloads is missing"), std::string::npos) << error_of(j);
   j = good;
   j["workloads"][0]["metrics"]["latency_ms"]["samples"] = nlohmann::json::array({1, "x"});
-  EXPECT_NE(error_of(j).find("latency_ms.samples must hold numbers"), std::string::npos) << error_of(j);
+  EXPECT_NE(error_of(j).find("latency_ms.samples must hold numbers"), std::string::npos)
+      << error_of(j);
   j = good;
   j["workloads"][0]["metrics"]["latency_ms"]["samples"] = nlohmann::json::array();
   EXPECT_NE(error_of(j).find("must be a non-empty array"), std::string::npos) << error_of(j);
   j = good;
   j["workloads"][0]["batch"] = "one";
-  EXPECT_NE(error_of(j).find("workload.batch must be an integer"), std::string::npos) << error_of(j);
+  EXPECT_NE(error_of(j).find("workload.batch must be an integer"), std::string::npos)
+      << error_of(j);
   j = good;
   j["workloads"][0]["kind"] = "train";
-  EXPECT_NE(error_of(j).find("must be \"forward\" or \"generate\""), std::string::npos) << error_of(j);
+  EXPECT_NE(error_of(j).find("must be \"forward\" or \"generate\""), std::string::npos)
+      << error_of(j);
 }
 
 TEST(ResultJson, NotJsonOrMissingFile) {
@@ -152,7 +156,8 @@ TEST(History, RoundTripAndFilters) {
 
 TEST(History, NotADatabaseIsAClearError) {
   const auto path = temp_path("not_sqlite.sqlite").string();
-  std::ofstream(path) << "this is not a database, just text that is long enough to look like a header.........";
+  std::ofstream(path)
+      << "this is not a database, just text that is long enough to look like a header.........";
   try {
     History::open(path);
     FAIL() << "no error";

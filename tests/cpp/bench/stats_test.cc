@@ -36,7 +36,11 @@ struct MwCase {
 
 TEST(MannWhitney, MatchesScipyAsymptotic) {
   const std::vector<MwCase> cases = {
-      {"no_ties", {1.1, 2.2, 3.3, 4.4, 5.5, 6.6}, {7.7, 8.8, 9.9, 10.1, 11.2, 12.3, 13.4}, 0.0, 0.0034052358212947604},
+      {"no_ties",
+       {1.1, 2.2, 3.3, 4.4, 5.5, 6.6},
+       {7.7, 8.8, 9.9, 10.1, 11.2, 12.3, 13.4},
+       0.0,
+       0.0034052358212947604},
       {"ties", {1, 2, 2, 3, 3, 3, 4, 5}, {2, 3, 4, 4, 5, 5, 6, 7, 7}, 13.5, 0.03175895714806371},
       {"overlap",
        {10.2, 9.8, 10.5, 10.1, 9.9, 10.3, 10.0, 10.4},
@@ -56,7 +60,9 @@ TEST(MannWhitney, MatchesScipyAsymptotic) {
   }
 }
 
-TEST(MannWhitney, RejectsEmpty) { EXPECT_THROW(mann_whitney_u({}, {1.0}), Error); }
+TEST(MannWhitney, RejectsEmpty) {
+  EXPECT_THROW(mann_whitney_u({}, {1.0}), Error);
+}
 
 TEST(HodgesLehmann, ShiftOfShiftedSample) {
   const std::vector<double> x = {1, 2, 3, 4, 5};
