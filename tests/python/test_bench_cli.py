@@ -179,3 +179,32 @@ def test_levels_interleaved_in_one_run(tmp_path):
     assert "same-run ratios" in p.stdout and "vs reference/cpu" in p.stdout
     p = run("benchmark", FIXTURES / "gpt2_inner", "--level", "reference,fastest", "--no-history", check=False)
     assert p.returncode == 1 and "fastest" in p.stderr
+
+
+def test_custom_suite_with_real_and_random_weights(tmp_path):
+    # A small llama-shaped config: the suite makes its random checkpoint in C++ (no Python).
+    (tmp_path / "configs").mkdir()
+    cfg = json.loads((ROOT / "benchmarks" / "configs" / "TinyLlama-1.1B-Chat-v1.0.json").read_text())
+    cfg.update(num_hidden_layers=2, hidden_size=64, intermediate_size=96, num_attention_heads=4,
+               num_key_value_heads=2, vocab_size=101, max_position_embeddings=64)
+    (tmp_path / "configs" / "tiny-llama.json").write_text(json.dumps(cfg))
+    suite = {
+        "name": "mini",
+        "models": {"fixture": {"real_weights": ["gpt2_inner"]}, "tiny-llama": {"config": "configs/tiny-llama.json"},
+                   "absent": {"real_weights": ["not-prepared"]}},
+        "defaults": {"warmup": 0, "repeat": 2},
+        "workloads": [],
+        "quick": [{"model": "fixture", "kind": "generate", "prompt_len": 3, "new_tokens": 2},
+                  {"model": "tiny-llama", "kind": "forward", "seq": 5},
+                  {"model": "absent", "kind": "forward", "optional": True}],
+    }
+    (tmp_path / "mini.json").write_text(json.dumps(suite))
+    out = tmp_path / "r.json"
+    env_cache = dict(XDG_CACHE_HOME=str(tmp_path / "cache"))
+    p = subprocess.run([CLI, "benchmark", "--suite", str(tmp_path / "mini.json"), "--quick", "--models-dir",
+                        str(FIXTURES), "--threads", "1", "--no-history", "--no-progress", "-o", str(out)],
+                       capture_output=True, text=True, timeout=600, env=dict(os.environ, **env_cache))
+    assert p.returncode == 0, p.stderr
+    ws = json.loads(out.read_text())["workloads"]
+    assert [(w["name"], w["weights"]) for w in ws] == [("fixture", "real"), ("tiny-llama", "random")]
+    assert list((tmp_path / "cache" / "kernelpytorch" / "random-models").glob("tiny-llama-*/model.safetensors"))
