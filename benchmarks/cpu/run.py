@@ -32,7 +32,8 @@ def ids_row(n, vocab, seed):
     row = []
     for _ in range(n):
         seed = (seed * 6364136223846793005 + 1442695040888963407) % (1 << 64)
-        row.append(1000 + (seed >> 33) % max(vocab - 2000, 1))
+        base, span = (1000, vocab - 2000) if vocab > 3000 else (0, vocab)
+        row.append(base + (seed >> 33) % span)
     return row
 
 
