@@ -81,6 +81,19 @@ struct GenerateResult {
   int64_t decode_steps = 0;
 };
 
+// An optimized model directory (written by `kernelpytorch optimize`) carries kpt_plan.json:
+// the level chosen, the device and hardware it was measured on. nullopt when absent; throws
+// kInvalidFile when present but malformed.
+struct OptimizationPlan {
+  Level level = Level::kReference;  // the resolved level (never production)
+  std::string device;               // "cpu", "cuda:0"
+  std::string hardware;             // fingerprint, e.g. "cpu: AMD EPYC ... [avx2 fma]"
+};
+std::optional<OptimizationPlan> read_plan(const std::string& model_dir);
+// Options to run an optimized directory here: the plan's level, and its device when this
+// machine has it. `note` says what was adapted (e.g. planned for cuda:0, no GPU here).
+EngineOptions options_for_plan(const OptimizationPlan& plan, EngineOptions base, std::string& note);
+
 class Engine {
  public:
   // Loads MODEL_DIR (config.json + safetensors [+ tokenizer.json]). Throws kpt::Error.
@@ -94,6 +107,8 @@ class Engine {
   // What the optimization level's graph passes changed, one line each ("packed QKV 12/12
   // layers"); for production also each measured candidate. Empty at the reference level.
   std::vector<std::string> pass_report() const;
+  // The level actually running: production resolves to the measured candidate it chose.
+  Level effective_level() const;
 
   // f32 logits [B, S, V] for causal LMs, last_hidden_state [B, S, H] for encoders.
   Tensor forward(const ForwardInputs& inputs);

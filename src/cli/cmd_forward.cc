@@ -26,11 +26,7 @@ Run add_forward(CLI::App& app) {
   cmd->footer("Example:\n  kernelpytorch forward ./bert --inputs inputs.json --output out.npy");
   return [=] {
     ForwardInputs in = read_inputs_json(*inputs);
-    EngineOptions eo;
-    eo.level = parse_level(opts->level);
-    eo.device = opts->device;
-    eo.num_threads = opts->threads;
-    eo.verbose = opts->verbose;
+    EngineOptions eo = engine_options(*opts);
     auto engine = Engine::load(opts->model_dir, eo);
     auto t0 = std::chrono::steady_clock::now();
     Tensor out = engine->forward(in);

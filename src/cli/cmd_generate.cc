@@ -68,11 +68,7 @@ Run add_generate(CLI::App& app) {
     if (a->prompt.empty() && a->prompt_ids.empty()) {
       throw Error(ErrorCode::kInvalidArgument, "give the prompt with --prompt TEXT or --prompt-ids 1,2,3");
     }
-    EngineOptions eo;
-    eo.level = parse_level(opts->level);
-    eo.device = opts->device;
-    eo.num_threads = opts->threads;
-    eo.verbose = opts->verbose;
+    EngineOptions eo = engine_options(*opts);
     auto engine = Engine::load(opts->model_dir, eo);
     const Tokenizer* tok = engine->tokenizer();
     std::vector<int64_t> ids;

@@ -12,11 +12,7 @@ Run add_inspect(CLI::App& app) {
   add_model_options(*cmd, *opts);
   cmd->add_flag("--graph", *graph, "also print the graph, one named node per line");
   return [=] {
-    EngineOptions eo;
-    eo.level = parse_level(opts->level);
-    eo.device = opts->device;
-    eo.num_threads = opts->threads;
-    eo.verbose = opts->verbose;
+    EngineOptions eo = engine_options(*opts);
     auto engine = Engine::load(opts->model_dir, eo);
     std::fputs(engine->describe().c_str(), stdout);
     if (*graph) std::fputs(engine->graph_dump().c_str(), stdout);

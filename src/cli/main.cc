@@ -14,12 +14,30 @@ namespace kpt::cli {
 void add_model_options(CLI::App& cmd, ModelOptions& opts) {
   cmd.add_option("model_dir", opts.model_dir, "Hugging Face model directory (config.json + *.safetensors)")
       ->required();
-  cmd.add_option("--level", opts.level,
+  opts.level_option = cmd.add_option("--level", opts.level,
                  "optimization level: reference | conservative | balanced | aggressive | production")
       ->capture_default_str();
   cmd.add_option("--device", opts.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   cmd.add_option("--threads", opts.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)")->capture_default_str();
   cmd.add_flag("-v,--verbose", opts.verbose, "progress and load report on stderr");
+}
+
+EngineOptions engine_options(const ModelOptions& opts) {
+  EngineOptions eo;
+  eo.level = parse_level(opts.level);
+  eo.device = opts.device;
+  eo.num_threads = opts.threads;
+  eo.verbose = opts.verbose;
+  if (opts.level_option == nullptr || opts.level_option->count() == 0) {
+    if (auto plan = read_plan(opts.model_dir)) {
+      std::string note;
+      eo = options_for_plan(*plan, eo, note);
+      std::fprintf(stderr, "optimized model: level %s on %s (from kpt_plan.json)\n", level_name(eo.level),
+                   eo.device.c_str());
+      if (!note.empty()) std::fprintf(stderr, "note: %s\n", note.c_str());
+    }
+  }
+  return eo;
 }
 
 }  // namespace kpt::cli
@@ -40,6 +58,7 @@ int main(int argc, char** argv) {
   reg(&kpt::cli::add_generate);
   reg(&kpt::cli::add_tokenize);
   reg(&kpt::cli::add_inspect);
+  reg(&kpt::cli::add_optimize);
   reg(&kpt::cli::add_benchmark);
   reg(&kpt::cli::add_doctor);
   // Invoked as kpt-benchmark / kpt-doctor / kpt-optimize (symlinks): run that subcommand.

@@ -219,6 +219,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const EngineO
 
 const ModelInfo& Engine::info() const { return impl_->session->info(); }
 std::vector<std::string> Engine::pass_report() const { return impl_->pass_report; }
+Level Engine::effective_level() const { return impl_->effective_level; }
 const std::string& Engine::device() const { return impl_->device; }
 const Tokenizer* Engine::tokenizer() const { return impl_->tokenizer.get(); }
 std::string Engine::graph_dump() const { return impl_->session->graph().dump(); }
