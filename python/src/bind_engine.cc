@@ -109,6 +109,28 @@ void bind_engine(nb::module_& m) {
   m.def("parse_level", [](const std::string& name) { return std::string(level_name(parse_level(name))); },
         "name"_a, "Validates a level name (raises InvalidArgumentError naming the choices).");
 
+  m.def(
+      "plan_options",
+      [](const std::string& model_dir, const std::string& device, int num_threads) -> nb::object {
+        std::optional<OptimizationPlan> plan = read_plan(model_dir);
+        if (!plan) return nb::none();
+        EngineOptions base;
+        base.device = device;
+        base.num_threads = num_threads;
+        std::string note;
+        EngineOptions o = options_for_plan(*plan, base, note);
+        nb::dict d;
+        d["level"] = level_name(o.level);
+        d["device"] = o.device;
+        d["hardware"] = plan->hardware;
+        d["planned_device"] = plan->device;
+        d["note"] = note;
+        return d;
+      },
+      "model_dir"_a, "device"_a = "auto", "num_threads"_a = 0,
+      "For an optimized directory (kpt_plan.json from `kernelpytorch optimize`): the level and device to load "
+      "it with here, and a note on what was adapted; None for a plain model directory.");
+
   nb::class_<ModelInfo>(m, "ModelInfo", "What the loaded model is, from config.json and its weights.")
       .def_ro("family", &ModelInfo::family)
       .def_ro("model_type", &ModelInfo::model_type)

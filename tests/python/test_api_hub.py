@@ -100,3 +100,21 @@ def test_save_pretrained_round_trip_from_cache(tmp_path):
     ids = np.asarray([[7, 8, 9, 10]])
     np.testing.assert_array_equal(again(ids).logits, model(ids).logits)
     np.testing.assert_array_equal(again.generate(ids, max_new_tokens=5), model.generate(ids, max_new_tokens=5))
+
+
+def test_optimized_directory_uses_its_plan(tmp_path):
+    import subprocess
+
+    from kernel_pytorch import cli
+    out = tmp_path / "optimized"
+    p = subprocess.run([str(cli.binary_path()), "optimize", str(FIXTURES / "gpt2_inner"), "-o", str(out),
+                        "--level", "conservative", "--repeat", "1"], capture_output=True, text=True, timeout=600)
+    if p.returncode != 0 and "optimize" in p.stderr and not (out / "kpt_plan.json").exists():
+        pytest.skip(f"this build's CLI cannot optimize: {p.stderr.strip()[-200:]}")
+    assert p.returncode == 0, p.stderr
+    opt = HuggingFaceOptimizer.from_pretrained(out)  # production: the plan's measured choice stands
+    model = opt.optimize()
+    assert model.level == opt.report.level == "conservative"
+    assert any("kpt_plan.json" in n for n in opt.report.notes)
+    ids = np.asarray([[5, 6, 7, 8]])
+    np.testing.assert_allclose(model(ids).logits, kpt.load(FIXTURES / "gpt2_inner")(ids).logits, rtol=0, atol=1e-4)

@@ -145,6 +145,15 @@ class HuggingFaceOptimizer:
 
     # --- optimize -----------------------------------------------------------------------------
     def _candidates(self):
+        plan = _core.plan_options(str(self.model_dir), self.hardware, self.num_threads)
+        if plan is not None and self.optimization_level == "production":
+            # An optimized directory: its measured choice stands; no need to measure again.
+            self.report.notes.append(f"optimized directory: level {plan['level']} from kpt_plan.json, measured on "
+                                     f"{plan['planned_device']} ({plan['hardware']})")
+            if plan["note"]:
+                self.report.notes.append(plan["note"])
+            self.hardware = plan["device"]
+            return [plan["level"]]
         if self.optimization_level != "production":
             return [self.optimization_level]
         return list(reversed(LEVELS))  # production, aggressive, ..., reference
