@@ -54,7 +54,7 @@ pip_install() {
     for spec in "${need[@]}"; do $PY -m pip show -q "${spec%%[=<>]*}" >/dev/null 2>&1 || { echo "setup: failed to install $spec" >&2; exit 1; }; done
   fi
 }
-pip_install numpy pytest
+pip_install numpy pytest "scikit-build-core>=0.10" "nanobind>=2.4"
 if [ "$want_dev" = 1 ]; then
   pip_install "torch==2.11.0" "transformers==5.17.0" tokenizers safetensors accelerate gguf
 fi
