@@ -314,10 +314,11 @@ Run add_benchmark(CLI::App& app) {
   cmd->add_option("--kind", a->kind, "auto | forward | generate (auto: generate for causal LMs)")
       ->check(CLI::IsMember({"auto", "forward", "generate"}))
       ->capture_default_str();
-  cmd->add_option("--level", a->level,
-                  "optimization level; a comma-separated list runs each, interleaved")
+  auto* level_opt = cmd->add_option("--level", a->level,
+                  "optimization level; a comma-separated list runs each, interleaved (default: the "
+                  "plan of an optimized directory, else reference)")
       ->capture_default_str();
-  cmd->add_option("--device", a->device,
+  auto* device_opt = cmd->add_option("--device", a->device,
                   "cpu | cuda | cuda:N | auto; a comma-separated list runs each")
       ->capture_default_str();
   cmd->add_flag(
@@ -448,6 +449,21 @@ Run add_benchmark(CLI::App& app) {
       if (!out) throw Error(ErrorCode::kIo, fmt::format("cannot write {}", r->output));
       std::fprintf(stderr, "wrote %s\n", r->output.c_str());
       return 0;
+    }
+    // An optimized directory (kpt_plan.json) runs at its planned level and device unless told
+    // otherwise, like forward and generate.
+    if (!a->model_dir.empty() && level_opt->count() == 0) {
+      if (auto plan = read_plan(a->model_dir)) {
+        EngineOptions eo;
+        eo.device = device_opt->count() == 0 ? "auto" : a->device;
+        std::string note;
+        eo = options_for_plan(*plan, eo, note);
+        a->level = level_name(eo.level);
+        if (device_opt->count() == 0) a->device = eo.device;
+        std::fprintf(stderr, "optimized model: level %s on %s (from kpt_plan.json)\n", a->level.c_str(),
+                     a->device.c_str());
+        if (!note.empty()) std::fprintf(stderr, "note: %s\n", note.c_str());
+      }
     }
     return run_benchmark(*a);
   };

@@ -41,6 +41,12 @@ def test_optimize_writes_a_directory_that_loads_with_its_plan(case, tmp_path):
     mask = np.array(json.loads(inputs.read_text())["attention_mask"], bool)
     ours, ref = np.load(tmp_path / "o.npy")[mask], np.load(tmp_path / "r.npy")[mask]
     assert np.abs(ours - ref).max() <= 1e-4 * np.abs(ref).max()
+    # benchmark runs the plan too.
+    b = run("benchmark", out, "--no-history", "--no-progress", "--repeat", "1", "--warmup", "0", "--seq", "8",
+            "--prompt-len", "4", "--new-tokens", "2", "--threads", "1", "-o", tmp_path / "bench.json")
+    assert b.returncode == 0, b.stderr
+    assert "optimized model: level conservative on cpu (from kpt_plan.json)" in b.stderr
+    assert "/conservative/cpu" in b.stdout
 
 
 def test_optimize_refuses_what_misses_the_budget(tmp_path):
