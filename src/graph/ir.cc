@@ -135,4 +135,40 @@ std::string Graph::dump() const {
   return out;
 }
 
+SymBinding bind_symbols(const Graph& graph, const std::map<std::string, Tensor>& inputs) {
+  SymBinding sym{};
+  sym.fill(-1);
+  for (int id : graph.inputs()) {
+    const auto& val = graph.value(id);
+    auto it = inputs.find(val.name);
+    KPT_CHECK(it != inputs.end(), "missing graph input " + val.name);
+    const Tensor& t = it->second;
+    KPT_CHECK(t.dtype() == val.dtype && t.rank() == static_cast<int>(val.shape.size()),
+              fmt::format("input {} has dtype {} rank {}", val.name, dtype_name(t.dtype()), t.rank()));
+    for (size_t i = 0; i < val.shape.size(); ++i) {
+      const auto& d = val.shape[i];
+      if (d.sym == Sym::kNone) {
+        KPT_CHECK(d.value == t.shape()[i], "input " + val.name + " has a wrong static dimension");
+      } else {
+        int64_t& bound = sym[static_cast<size_t>(d.sym)];
+        KPT_CHECK(bound < 0 || bound == t.shape()[i],
+                  fmt::format("input {} disagrees on a symbolic dimension ({} vs {})", val.name, bound, t.shape()[i]));
+        bound = t.shape()[i];
+      }
+    }
+  }
+  return sym;
+}
+
+Shape concrete_shape(const SymShape& shape, const SymBinding& syms) {
+  Shape out;
+  out.reserve(shape.size());
+  for (const auto& d : shape) {
+    const int64_t v = d.sym == Sym::kNone ? d.value : syms[static_cast<size_t>(d.sym)];
+    KPT_CHECK(v >= 0, "unbound symbolic dimension");
+    out.push_back(v);
+  }
+  return out;
+}
+
 }  // namespace kpt::graph

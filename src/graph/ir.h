@@ -3,6 +3,7 @@
 // batch size and sequence length; the past length lives in the KV cache, not in shapes.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -103,5 +104,13 @@ class Graph {
   std::vector<int> inputs_;
   std::vector<int> outputs_;
 };
+
+// Values of the symbolic dims for one run, -1 while unbound.
+using SymBinding = std::array<int64_t, kNumSyms>;
+// Binds the symbolic dims from the runtime inputs by graph input name, checking that every
+// input is present with the graph's dtype, rank and static dims, and that inputs agree on each
+// symbol. Every backend's Executable starts its run with this.
+SymBinding bind_symbols(const Graph& graph, const std::map<std::string, Tensor>& inputs);
+Shape concrete_shape(const SymShape& shape, const SymBinding& syms);
 
 }  // namespace kpt::graph

@@ -78,38 +78,9 @@ std::vector<Tensor> CpuExecutable::run(const std::map<std::string, Tensor>& inpu
     ctx.v_pool.push_back(v_[l].data());
   }
   ctx.seqs = kv.seqs;
-  std::array<int64_t, graph::kNumSyms> sym{};
-  sym.fill(-1);
+  const graph::SymBinding sym = graph::bind_symbols(graph_, inputs);
   std::vector<Tensor> vals(graph_.values().size());
-  auto concrete = [&](const graph::SymShape& s) {
-    Shape out;
-    for (const auto& d : s) {
-      int64_t v = d.sym == graph::Sym::kNone ? d.value : sym[static_cast<size_t>(d.sym)];
-      KPT_CHECK(v >= 0, "unbound symbolic dimension");
-      out.push_back(v);
-    }
-    return out;
-  };
-  for (int id : graph_.inputs()) {
-    const auto& val = graph_.value(id);
-    auto it = inputs.find(val.name);
-    KPT_CHECK(it != inputs.end(), "missing graph input " + val.name);
-    const Tensor& t = it->second;
-    KPT_CHECK(t.dtype() == val.dtype && t.rank() == static_cast<int>(val.shape.size()),
-              fmt::format("input {} has dtype {} rank {}", val.name, dtype_name(t.dtype()), t.rank()));
-    for (size_t i = 0; i < val.shape.size(); ++i) {
-      const auto& d = val.shape[i];
-      if (d.sym == graph::Sym::kNone) {
-        KPT_CHECK(d.value == t.shape()[i], "input " + val.name + " has a wrong static dimension");
-      } else {
-        int64_t& bound = sym[static_cast<size_t>(d.sym)];
-        KPT_CHECK(bound < 0 || bound == t.shape()[i],
-                  fmt::format("input {} disagrees on a symbolic dimension ({} vs {})", val.name, bound, t.shape()[i]));
-        bound = t.shape()[i];
-      }
-    }
-    vals[static_cast<size_t>(id)] = t;
-  }
+  for (int id : graph_.inputs()) vals[static_cast<size_t>(id)] = inputs.at(graph_.value(id).name);
   for (size_t id = 0; id < graph_.values().size(); ++id) {
     if (graph_.values()[id].constant.defined()) vals[id] = graph_.values()[id].constant;
   }
@@ -118,7 +89,7 @@ std::vector<Tensor> CpuExecutable::run(const std::map<std::string, Tensor>& inpu
   for (size_t ni = 0; ni < nodes.size(); ++ni) {
     const auto& n = nodes[ni];
     const auto& outv = graph_.value(n.output);
-    Tensor out = Tensor::empty(outv.dtype, concrete(outv.shape));
+    Tensor out = Tensor::empty(outv.dtype, graph::concrete_shape(outv.shape, sym));
     auto in = [&](size_t i) -> const Tensor& { return vals[static_cast<size_t>(n.inputs[i])]; };
     auto f = [&](size_t i) { return in(i).data<float>(); };
     float* o = out.data<float>();

@@ -334,28 +334,7 @@ void CudaExecutable::upload_attention_meta(const KvStep& kv, int64_t seq, bool f
 }
 
 std::array<int64_t, graph::kNumSyms> CudaExecutable::bind_inputs(const std::map<std::string, Tensor>& inputs) const {
-  std::array<int64_t, graph::kNumSyms> sym{};
-  sym.fill(-1);
-  for (int id : graph_.inputs()) {
-    const auto& val = graph_.value(id);
-    auto it = inputs.find(val.name);
-    KPT_CHECK(it != inputs.end(), "missing graph input " + val.name);
-    const Tensor& t = it->second;
-    KPT_CHECK(t.dtype() == val.dtype && t.rank() == static_cast<int>(val.shape.size()),
-              fmt::format("input {} has dtype {} rank {}", val.name, dtype_name(t.dtype()), t.rank()));
-    for (size_t i = 0; i < val.shape.size(); ++i) {
-      const auto& d = val.shape[i];
-      if (d.sym == graph::Sym::kNone) {
-        KPT_CHECK(d.value == t.shape()[i], "input " + val.name + " has a wrong static dimension");
-      } else {
-        int64_t& bound = sym[static_cast<size_t>(d.sym)];
-        KPT_CHECK(bound < 0 || bound == t.shape()[i],
-                  fmt::format("input {} disagrees on a symbolic dimension ({} vs {})", val.name, bound, t.shape()[i]));
-        bound = t.shape()[i];
-      }
-    }
-  }
-  return sym;
+  return graph::bind_symbols(graph_, inputs);
 }
 
 // reuse: the buffers exist (a captured graph's) and have this step's sizes; only copy.
@@ -386,12 +365,7 @@ void CudaExecutable::execute(std::vector<DevValue>& vals, const AttentionMeta& m
   for (size_t ni = 0; ni < nodes.size(); ++ni) {
     const auto& n = nodes[ni];
     const auto& outv = graph_.value(n.output);
-    Shape shape;
-    for (const auto& d : outv.shape) {
-      const int64_t v = d.sym == graph::Sym::kNone ? d.value : sym[static_cast<size_t>(d.sym)];
-      KPT_CHECK(v >= 0, "unbound symbolic dimension");
-      shape.push_back(v);
-    }
+    Shape shape = graph::concrete_shape(outv.shape, sym);
     DevValue& out = vals[static_cast<size_t>(n.output)];
     out.owned = ScratchBuffer(*active_, static_cast<size_t>(shape_numel(shape)) * sizeof(float));
     out.data = out.owned.data();
