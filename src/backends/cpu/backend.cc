@@ -34,18 +34,13 @@ class CpuExecutable final : public Executable {
   std::string device() const override { return "cpu"; }
 
  private:
-  void reserve(int64_t n_blocks);
 
   const graph::Graph& graph_;
-  KvLayout kv_;
   std::vector<int> last_use_;  // per value: index of the last node reading it, -1 if none
-  std::vector<std::vector<float>> k_, v_;  // per layer [n_blocks, block_size, n_kv_heads, head_dim]
-  int64_t n_blocks_ = 0;
+  HostKvStore kv_store_;
 };
 
-CpuExecutable::CpuExecutable(const graph::Graph& graph, const KvLayout& kv) : graph_(graph), kv_(kv) {
-  k_.resize(static_cast<size_t>(kv.n_layers));
-  v_.resize(static_cast<size_t>(kv.n_layers));
+CpuExecutable::CpuExecutable(const graph::Graph& graph, const KvLayout& kv) : graph_(graph), kv_store_(kv) {
   last_use_.assign(graph.values().size(), -1);
   for (size_t i = 0; i < graph.nodes().size(); ++i) {
     const auto& n = graph.nodes()[i];
@@ -57,27 +52,8 @@ CpuExecutable::CpuExecutable(const graph::Graph& graph, const KvLayout& kv) : gr
   for (int v : graph.outputs()) last_use_[static_cast<size_t>(v)] = static_cast<int>(graph.nodes().size());
 }
 
-void CpuExecutable::reserve(int64_t n_blocks) {
-  if (n_blocks <= n_blocks_) return;
-  const size_t per_block = static_cast<size_t>(kv_.block_size * kv_.n_kv_heads * kv_.head_dim);
-  for (size_t l = 0; l < k_.size(); ++l) {
-    k_[l].resize(per_block * static_cast<size_t>(n_blocks));
-    v_[l].resize(per_block * static_cast<size_t>(n_blocks));
-  }
-  n_blocks_ = n_blocks;
-}
-
 std::vector<Tensor> CpuExecutable::run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) {
-  reserve(kv.capacity_blocks);
-  AttentionContext ctx;
-  ctx.block_size = kv_.block_size;
-  ctx.n_kv_heads = kv_.n_kv_heads;
-  ctx.head_dim = kv_.head_dim;
-  for (size_t l = 0; l < k_.size(); ++l) {
-    ctx.k_pool.push_back(k_[l].data());
-    ctx.v_pool.push_back(v_[l].data());
-  }
-  ctx.seqs = kv.seqs;
+  const AttentionContext ctx = kv_store_.step_context(kv);
   const graph::SymBinding sym = graph::bind_symbols(graph_, inputs);
   std::vector<Tensor> vals(graph_.values().size());
   for (int id : graph_.inputs()) vals[static_cast<size_t>(id)] = inputs.at(graph_.value(id).name);
@@ -146,6 +122,27 @@ std::vector<Tensor> CpuExecutable::run(const std::map<std::string, Tensor>& inpu
 }
 
 }  // namespace
+
+AttentionContext HostKvStore::step_context(const KvStep& step) {
+  if (step.capacity_blocks > n_blocks_) {
+    const size_t per_block = static_cast<size_t>(kv_.block_size * kv_.n_kv_heads * kv_.head_dim);
+    for (size_t l = 0; l < k_.size(); ++l) {
+      k_[l].resize(per_block * static_cast<size_t>(step.capacity_blocks));
+      v_[l].resize(per_block * static_cast<size_t>(step.capacity_blocks));
+    }
+    n_blocks_ = step.capacity_blocks;
+  }
+  AttentionContext ctx;
+  ctx.block_size = kv_.block_size;
+  ctx.n_kv_heads = kv_.n_kv_heads;
+  ctx.head_dim = kv_.head_dim;
+  for (size_t l = 0; l < k_.size(); ++l) {
+    ctx.k_pool.push_back(k_[l].data());
+    ctx.v_pool.push_back(v_[l].data());
+  }
+  ctx.seqs = step.seqs;
+  return ctx;
+}
 
 std::unique_ptr<Executable> compile(const graph::Graph& graph, const KvLayout& kv) {
   return std::make_unique<CpuExecutable>(graph, kv);

@@ -19,4 +19,17 @@ struct AttentionContext {
   std::vector<SequenceView> seqs;
 };
 
+// Host K/V storage of a CPU executable, per layer [n_blocks, block_size, n_kv_heads, head_dim].
+// Grows (keeping its contents) when a step needs more blocks; hands the attention kernels a view.
+class HostKvStore {
+ public:
+  explicit HostKvStore(const KvLayout& kv) : kv_(kv), k_(static_cast<size_t>(kv.n_layers)), v_(k_.size()) {}
+  AttentionContext step_context(const KvStep& step);
+
+ private:
+  KvLayout kv_;
+  std::vector<std::vector<float>> k_, v_;
+  int64_t n_blocks_ = 0;
+};
+
 }  // namespace kpt::cpu

@@ -35,21 +35,16 @@ class FastCpuExecutable final : public Executable {
   std::string device() const override { return "cpu"; }
 
  private:
-  void reserve(int64_t n_blocks);
   Tensor output_tensor(const graph::Node& n, Shape shape);
 
   const graph::Graph& graph_;
-  KvLayout kv_;
   std::vector<int> last_use_;
   std::vector<std::unique_ptr<LinearPlan>> linear_;  // per node, null for non-GEMM nodes
   std::vector<std::shared_ptr<Storage>> slots_;      // reused activation buffers (memory_plan)
-  std::vector<std::vector<float>> k_, v_;
-  int64_t n_blocks_ = 0;
+  HostKvStore kv_store_;
 };
 
-FastCpuExecutable::FastCpuExecutable(const graph::Graph& graph, const KvLayout& kv) : graph_(graph), kv_(kv) {
-  k_.resize(static_cast<size_t>(kv.n_layers));
-  v_.resize(static_cast<size_t>(kv.n_layers));
+FastCpuExecutable::FastCpuExecutable(const graph::Graph& graph, const KvLayout& kv) : graph_(graph), kv_store_(kv) {
   last_use_.assign(graph.values().size(), -1);
   linear_.resize(graph.nodes().size());
   int64_t n_slots = 0;
@@ -82,16 +77,6 @@ FastCpuExecutable::FastCpuExecutable(const graph::Graph& graph, const KvLayout& 
   slots_.resize(static_cast<size_t>(n_slots));
 }
 
-void FastCpuExecutable::reserve(int64_t n_blocks) {
-  if (n_blocks <= n_blocks_) return;
-  const size_t per_block = static_cast<size_t>(kv_.block_size * kv_.n_kv_heads * kv_.head_dim);
-  for (size_t l = 0; l < k_.size(); ++l) {
-    k_[l].resize(per_block * static_cast<size_t>(n_blocks));
-    v_[l].resize(per_block * static_cast<size_t>(n_blocks));
-  }
-  n_blocks_ = n_blocks;
-}
-
 Tensor FastCpuExecutable::output_tensor(const graph::Node& n, Shape shape) {
   const DType dtype = graph_.value(n.output).dtype;
   auto it = n.attrs.find("slot");
@@ -104,16 +89,7 @@ Tensor FastCpuExecutable::output_tensor(const graph::Node& n, Shape shape) {
 }
 
 std::vector<Tensor> FastCpuExecutable::run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) {
-  reserve(kv.capacity_blocks);
-  AttentionContext ctx;
-  ctx.block_size = kv_.block_size;
-  ctx.n_kv_heads = kv_.n_kv_heads;
-  ctx.head_dim = kv_.head_dim;
-  for (size_t l = 0; l < k_.size(); ++l) {
-    ctx.k_pool.push_back(k_[l].data());
-    ctx.v_pool.push_back(v_[l].data());
-  }
-  ctx.seqs = kv.seqs;
+  const AttentionContext ctx = kv_store_.step_context(kv);
   const graph::SymBinding sym = graph::bind_symbols(graph_, inputs);
   std::vector<Tensor> vals(graph_.values().size());
   for (int id : graph_.inputs()) vals[static_cast<size_t>(id)] = inputs.at(graph_.value(id).name);
