@@ -1,0 +1,465 @@
+"""Deployment examples (examples/production): validated as far as a machine without a container
+engine or a cluster allows.
+
+* every YAML file parses and passes yamllint; the Kubernetes manifests pass the offline OpenAPI
+  schemas of kubernetes-validate (strict: unknown fields are errors) for the oldest and newest
+  Kubernetes versions we name; docker-compose.yml passes the compose-spec schema vendored in
+  check-jsonschema; a deliberate typo is rejected by both (the checks are not vacuous);
+* the Dockerfiles are checked structurally (hadolint is not packaged): base images, the project's
+  own scripts, non-root user, HEALTHCHECK, EXPOSE, exec-form ENTRYPOINT, .dockerignore;
+* ports, probe paths, flags and selectors agree across Dockerfile, compose, Prometheus and
+  Kubernetes files and with the `kernelpytorch serve` contract (flags from `serve --help` when the
+  CLI is built);
+* with a built CLI, the exact command lines of the Dockerfile, the Kubernetes Deployment, the
+  SageMaker entry script and the Vertex AI image are started on loopback against a tiny fixture
+  model, and their routes (/health, /ready, /metrics, /ping, /invocations, AIP_* routes) are
+  exercised end to end.
+
+The validators come from PyPI: pip install yamllint kubernetes-validate check-jsonschema.
+"""
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROD = ROOT / "examples" / "production"
+K8S = PROD / "k8s"
+CLI = os.environ.get("KPT_CLI", str(ROOT / "build" / "src" / "cli" / "kernelpytorch"))
+YAML_FILES = sorted(p for p in PROD.rglob("*") if p.suffix in (".yml", ".yaml"))
+DOCKERFILES = [PROD / "Dockerfile.production", PROD / "Dockerfile.development",
+               PROD / "sagemaker" / "Dockerfile", PROD / "vertex" / "Dockerfile"]
+# Oldest still-common and newest Kubernetes releases whose schemas kubernetes-validate ships.
+K8S_VERSIONS = ["1.29.0", "1.37.0"]
+SERVE_PORT = 8000    # the port of the openai contract in the image, compose and Kubernetes
+CLOUD_PORT = 8080    # SageMaker's fixed port and Vertex AI's default AIP_HTTP_PORT
+IMAGE_UID = 10001    # the non-root user of Dockerfile.production
+INSTALL_HINT = "pip install yamllint kubernetes-validate check-jsonschema (scripts/setup.sh installs them)"
+
+
+def need(module):
+    """The module, or a skip naming how to install the validators."""
+    return pytest.importorskip(module, reason=f"{module} is not installed: {INSTALL_HINT}")
+
+
+def load_yaml(path):
+    yaml = need("yaml")
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def k8s_docs():
+    docs = {}
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in load_yaml(path):
+            docs[doc["kind"]] = doc
+    return docs
+
+
+# ---- Dockerfile parsing -------------------------------------------------------------------------
+
+def dockerfile_instructions(path):
+    """[(INSTRUCTION, arguments)] with continuation lines joined and comments dropped."""
+    out, pending = [], ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if line.startswith("#") and not pending:
+            continue
+        if line.startswith("#"):  # a comment inside a continued instruction
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = (pending + line).strip()
+        pending = ""
+        if line:
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    assert not pending, f"{path}: a continued instruction never ends"
+    return out
+
+
+def stages(path):
+    """[(FROM image with ARG defaults substituted, [instructions of that stage])]."""
+    args, result = {}, []
+    for instr, rest in dockerfile_instructions(path):
+        if instr == "ARG" and "=" in rest and not result:
+            k, v = rest.split("=", 1)
+            args[k] = v.strip('"')
+        if instr == "FROM":
+            image = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), rest.split()[0])
+            result.append((image, []))
+        elif result:
+            result[-1][1].append((instr, rest))
+    return result
+
+
+def exec_form(rest):
+    """The JSON array of an exec-form instruction (ENTRYPOINT/CMD/HEALTHCHECK CMD)."""
+    value = json.loads(rest)
+    assert isinstance(value, list) and all(isinstance(v, str) for v in value), rest
+    return value
+
+
+def last(instrs, name):
+    found = [rest for instr, rest in instrs if instr == name]
+    return found[-1] if found else None
+
+
+def flag_value(argv, flag):
+    return argv[argv.index(flag) + 1] if flag in argv else None
+
+
+# ---- the CLI -----------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def serve_help():
+    """`kernelpytorch serve --help`, or None when the CLI or its serve command is not built (a CLI
+    without serve prints its top-level help for `serve --help`, hence the --contract check)."""
+    if not Path(CLI).exists():
+        return None
+    p = subprocess.run([CLI, "serve", "--help"], capture_output=True, text=True, timeout=60)
+    text = p.stdout + p.stderr
+    return text if p.returncode == 0 and "--contract" in text else None
+
+
+def serve_flags():
+    text = serve_help()
+    if text is None:
+        pytest.skip(f"`{CLI} serve --help` is not available yet (build the CLI with serve: scripts/build.sh)")
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text))
+
+
+def flags_in(argv):
+    return [a for a in argv if a.startswith("--")]
+
+
+# ---- YAML: parse, lint, schemas ----------------------------------------------------------------
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(PROD)))
+def test_yaml_parses(path):
+    docs = load_yaml(path)
+    assert docs and all(isinstance(d, dict) for d in docs)
+
+
+def test_yamllint_passes():
+    need("yamllint")
+    p = subprocess.run([sys.executable, "-m", "yamllint", "-s", "-c", str(PROD / ".yamllint.yaml"), str(PROD)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_k8s_manifests_pass_strict_schema(version):
+    kv = need("kubernetes_validate")
+    checked = []
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in load_yaml(path):
+            if doc["kind"] == "Kustomization":  # kustomize's own file, not an API object
+                assert set(doc["resources"]) <= {p.name for p in K8S.glob("*.yaml")}
+                continue
+            kv.validate(doc, version, strict=True)
+            checked.append(doc["kind"])
+    assert {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget",
+            "HorizontalPodAutoscaler", "PersistentVolumeClaim"} <= set(checked)
+
+
+def test_k8s_schema_check_rejects_mistakes():
+    kv = need("kubernetes_validate")
+    dep = k8s_docs()["Deployment"]
+    typo = json.loads(json.dumps(dep))
+    c = typo["spec"]["template"]["spec"]["containers"][0]
+    c["readinesProbe"] = c.pop("readinessProbe")
+    with pytest.raises(kv.ValidationError):
+        kv.validate(typo, K8S_VERSIONS[-1], strict=True)
+    wrong_type = json.loads(json.dumps(dep))
+    wrong_type["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "8000"
+    with pytest.raises(kv.ValidationError):
+        kv.validate(wrong_type, K8S_VERSIONS[-1], strict=True)
+
+
+def compose_validator():
+    need("check_jsonschema")
+    jsonschema = need("jsonschema")
+    import check_jsonschema
+    schema_path = Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor" / "compose-spec.json"
+    if not schema_path.exists():
+        pytest.skip(f"this check-jsonschema has no vendored compose-spec schema ({schema_path})")
+    schema = json.loads(schema_path.read_text())
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def test_compose_passes_compose_spec_schema():
+    validator = compose_validator()
+    compose = load_yaml(PROD / "docker-compose.yml")[0]
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(compose)]
+    assert not errors, errors
+    bad = json.loads(json.dumps(compose))
+    bad["services"]["server"]["stop_grace_periodd"] = "60s"
+    assert list(validator.iter_errors(bad)), "the compose schema accepted an unknown key"
+
+
+# ---- Dockerfiles -------------------------------------------------------------------------------
+
+def test_production_dockerfile_stages():
+    (builder, b_instrs), (runtime, r_instrs) = stages(PROD / "Dockerfile.production")
+    # The builder compiles with the toolkit; the runtime has only the libraries of the same release.
+    m_b = re.fullmatch(r"nvidia/cuda:(13\.0\.\d+)-devel-(ubuntu24\.04)", builder)
+    m_r = re.fullmatch(r"nvidia/cuda:(13\.0\.\d+)-runtime-(ubuntu24\.04)", runtime)
+    assert m_b and m_r and m_b.groups() == m_r.groups(), (builder, runtime)
+    runs = " ".join(rest for instr, rest in b_instrs if instr == "RUN")
+    for step in ("bash scripts/setup.sh", "bash scripts/build.sh", "pip install"):
+        assert step in runs, f"the builder does not run `{step}`"
+    assert re.search(r"pip install [^&]*\.\s*(\\|&&|$)", runs), "the builder does not `pip install .` the tree"
+    assert any(i == "COPY" and "--from=builder" in r for i, r in r_instrs)
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: str(p.relative_to(PROD)))
+def test_dockerfile_scripts_and_copies_exist(path):
+    """Every project script a RUN calls and every COPY source from the build context exists."""
+    context = ROOT if path.parent == PROD else path.parent  # the derived images build in their folder
+    for instr, rest in dockerfile_instructions(path):
+        if instr == "RUN":
+            for script in re.findall(r"(?:bash|sh)\s+(\S+\.sh)", rest):
+                if not script.startswith("/tmp/"):
+                    assert (ROOT / script).is_file(), f"{path.name}: RUN calls {script}, which is not in the repository"
+        if instr == "COPY" and "--from=" not in rest:
+            *sources, _dest = [w for w in rest.split() if not w.startswith("--")]
+            for src in sources:
+                assert (context / src).exists(), f"{path.name}: COPY {src} is not in the build context {context}"
+    for script in re.findall(r"/tmp/(\S+\.sh)", path.read_text()):  # copied in as /tmp/x.sh
+        assert (ROOT / "scripts" / script).is_file()
+
+
+def test_production_runtime_is_non_root_with_healthcheck():
+    _, instrs = stages(PROD / "Dockerfile.production")[-1]
+    user = last(instrs, "USER")
+    assert user and user.split(":")[0] not in ("0", "root"), f"runtime USER is {user!r}"
+    assert int(user.split(":")[0]) == IMAGE_UID
+    assert last(instrs, "EXPOSE") == str(SERVE_PORT)
+    hc = last(instrs, "HEALTHCHECK")
+    assert hc and "CMD" in hc, "no HEALTHCHECK"
+    env = " ".join(rest for instr, rest in instrs if instr == "ENV")
+    url = re.search(r"KPT_HEALTHCHECK_URL=(\S+)", env).group(1)
+    assert url == f"http://127.0.0.1:{SERVE_PORT}/health"
+    assert "KPT_HEALTHCHECK_URL" in hc
+    entry, cmd = exec_form(last(instrs, "ENTRYPOINT")), exec_form(last(instrs, "CMD"))
+    assert entry[:2] == ["kernelpytorch", "serve"] and flag_value(entry, "--host") == "0.0.0.0"
+    assert cmd[0] == "/models/model" and flag_value(cmd, "--port") == str(SERVE_PORT)
+
+
+def test_healthcheck_command_fails_when_nothing_listens():
+    """The HEALTHCHECK's own command exits non-zero against a closed port (and 0 against a live
+    server: test_production_entrypoint_serves)."""
+    _, instrs = stages(PROD / "Dockerfile.production")[-1]
+    argv = exec_form(last(instrs, "HEALTHCHECK").split("CMD", 1)[1].strip())
+    argv[0] = sys.executable
+    env = dict(os.environ, KPT_HEALTHCHECK_URL=f"http://127.0.0.1:{free_port()}/health")
+    assert subprocess.run(argv, env=env, capture_output=True, timeout=30).returncode != 0
+
+
+def dockerignore_excludes(patterns, rel):
+    """Whether a path is excluded (Docker's rules: patterns from the context root, last match wins,
+    `!` re-includes, a matched folder excludes everything below it)."""
+    excluded = False
+    for pat in patterns:
+        negate = pat.startswith("!")
+        pat = pat.lstrip("!").strip("/")
+        rx = re.escape(pat).replace(r"\*\*/", "(?:.*/)?").replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
+        rx = rx.replace(r"\?", "[^/]")
+        if re.fullmatch(rf"{rx}(?:/.*)?", rel):
+            excluded = not negate
+    return excluded
+
+
+@pytest.mark.parametrize("name", ["Dockerfile.production", "Dockerfile.development"])
+def test_dockerignore_keeps_every_tracked_file(name):
+    ignore = PROD / f"{name}.dockerignore"
+    patterns = [ln.strip() for ln in ignore.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    p = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip("not a git checkout")
+    tracked = p.stdout.split()
+    dropped = [f for f in tracked if dockerignore_excludes(patterns, f)]
+    assert not dropped, f"{ignore.name} leaves tracked files out of the build context: {dropped[:10]}"
+    for heavy in ("models/smollm2-135m/model.safetensors", "build/src/cli/kernelpytorch", ".git/HEAD"):
+        assert dockerignore_excludes(patterns, heavy), heavy
+
+
+def test_dockerfile_commands_use_real_serve_flags():
+    flags = serve_flags()
+    for path in DOCKERFILES:
+        instrs = dockerfile_instructions(path)
+        argv = []
+        for name in ("ENTRYPOINT", "CMD"):
+            rest = last(instrs, name)
+            if rest and rest.startswith("["):
+                argv += exec_form(rest)
+        if "kernelpytorch" in argv:
+            unknown = set(flags_in(argv)) - flags
+            assert not unknown, f"{path.name}: {sorted(unknown)} not in `kernelpytorch serve --help`"
+    script_flags = re.findall(r"--[a-z][a-z0-9-]*", (PROD / "sagemaker" / "serve").read_text())
+    assert set(script_flags) <= flags
+
+
+# ---- consistency of ports, probes and selectors ------------------------------------------------
+
+def deployment_container():
+    return k8s_docs()["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+
+
+def k8s_args():
+    """The Deployment's args with $(VAR) expanded from the ConfigMap, as the kubelet does."""
+    data = k8s_docs()["ConfigMap"]["data"]
+    out = []
+    for a in deployment_container()["args"]:
+        for var in re.findall(r"\$\((\w+)\)", a):
+            assert var in data, f"args use $({var}), which the ConfigMap does not define"
+        out.append(re.sub(r"\$\((\w+)\)", lambda m: data[m.group(1)], a))
+    return out
+
+
+def test_k8s_probes_match_the_contract():
+    c = deployment_container()
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"http": SERVE_PORT}
+    assert flag_value(k8s_args(), "--port") == str(SERVE_PORT)
+    for probe, path in (("livenessProbe", "/health"), ("readinessProbe", "/ready"), ("startupProbe", "/ready")):
+        get = c[probe]["httpGet"]
+        assert get["path"] == path, f"{probe} checks {get['path']}, the contract says {path}"
+        assert ports.get(get["port"], get["port"]) == SERVE_PORT
+    # The startup probe must allow a slow model load (minutes), the others react within seconds.
+    s = c["startupProbe"]
+    assert s["periodSeconds"] * s["failureThreshold"] >= 300
+    ann = k8s_docs()["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    assert ann["prometheus.io/path"] == "/metrics" and ann["prometheus.io/port"] == str(SERVE_PORT)
+
+
+def test_k8s_gpu_security_and_shutdown():
+    dep = k8s_docs()["Deployment"]
+    pod = dep["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 1 and c["resources"]["requests"]["nvidia.com/gpu"] == 1
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == IMAGE_UID
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert "/tmp" in mounts, "a read-only root needs a writable /tmp"
+    assert mounts["/models"]["readOnly"] is True and k8s_args()[0] == "/models/model"
+    # SIGTERM drains; the grace period must outlast the longest request (and the preStop sleep).
+    timeout = float(flag_value(k8s_args(), "--request-timeout"))
+    assert pod["terminationGracePeriodSeconds"] > timeout + 5
+
+
+def test_k8s_args_are_real_serve_flags():
+    unknown = set(flags_in(k8s_args())) - serve_flags()
+    assert not unknown, f"deployment.yaml passes {sorted(unknown)}, not in `kernelpytorch serve --help`"
+
+
+def test_k8s_objects_select_the_deployment():
+    docs = k8s_docs()
+    dep = docs["Deployment"]
+    pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert dep["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert docs["Service"]["spec"]["selector"].items() <= pod_labels.items()
+    assert docs["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    port_names = {p["name"] for p in deployment_container()["ports"]}
+    assert all(p["targetPort"] in port_names for p in docs["Service"]["spec"]["ports"])
+    target = docs["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", dep["metadata"]["name"])
+    claim = [v for v in dep["spec"]["template"]["spec"]["volumes"] if "persistentVolumeClaim" in v][0]
+    assert claim["persistentVolumeClaim"]["claimName"] == docs["PersistentVolumeClaim"]["metadata"]["name"]
+    env_from = deployment_container()["envFrom"][0]["configMapRef"]["name"]
+    assert env_from == docs["ConfigMap"]["metadata"]["name"]
+
+
+def test_compose_ports_gpu_and_prometheus_agree():
+    compose = load_yaml(PROD / "docker-compose.yml")[0]
+    server = compose["services"]["server"]
+    assert (PROD / server["build"]["context"] / server["build"]["dockerfile"]).resolve() == \
+        (PROD / "Dockerfile.production").resolve()
+    port = flag_value(server["command"], "--port")
+    assert port == str(SERVE_PORT) and server["command"][0] == "/models/model"
+    assert any(str(p).endswith(f":{port}") for p in server["ports"])
+    devices = server["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["capabilities"] == ["gpu"] and devices[0]["driver"] == "nvidia"
+    assert [v["target"] for v in server["volumes"]] == ["/models/model"] and server["volumes"][0]["read_only"]
+    prom = compose["services"]["prometheus"]
+    mount = [v for v in prom["volumes"] if v.endswith("/etc/prometheus/prometheus.yml:ro")][0]
+    assert (PROD / mount.split(":")[0]).resolve() == (PROD / "prometheus.yml").resolve()
+    job = load_yaml(PROD / "prometheus.yml")[0]["scrape_configs"][0]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == [f"server:{port}"]
+
+
+def test_compose_command_uses_real_serve_flags():
+    compose = load_yaml(PROD / "docker-compose.yml")[0]
+    unknown = set(flags_in(compose["services"]["server"]["command"])) - serve_flags()
+    assert not unknown, unknown
+
+
+def test_cloud_images_follow_their_contracts():
+    sm = dockerfile_instructions(PROD / "sagemaker" / "Dockerfile")
+    assert exec_form(last(sm, "ENTRYPOINT")) == ["serve"] and last(sm, "EXPOSE") == str(CLOUD_PORT)
+    assert f"127.0.0.1:{CLOUD_PORT}/ping" in last(sm, "ENV")
+    vx = dockerfile_instructions(PROD / "vertex" / "Dockerfile")
+    entry = exec_form(last(vx, "ENTRYPOINT"))
+    assert flag_value(entry, "--contract") == "vertex" and "--port" not in entry  # the port is AIP_HTTP_PORT's
+    assert last(vx, "EXPOSE") == str(CLOUD_PORT)
+
+
+def fake_cli(tmp_path):
+    """A stand-in `kernelpytorch` on PATH that records its argv, for the entry-script contract."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "kernelpytorch"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open({str(tmp_path / 'argv.json')!r}, 'w'))\n")
+    fake.chmod(0o755)
+    return bindir
+
+
+def test_sagemaker_entry_script_argv(tmp_path):
+    bindir = fake_cli(tmp_path)
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", KPT_SERVE_ARGS="--level balanced --max-concurrent 32")
+    env.pop("KPT_MODEL_DIR", None)
+    # SageMaker: `docker run IMAGE serve` -> ENTRYPOINT ["serve"] + "serve".
+    subprocess.run(["sh", str(PROD / "sagemaker" / "serve"), "serve"], env=env, check=True, timeout=30)
+    argv = json.loads((tmp_path / "argv.json").read_text())
+    assert argv == ["serve", "/opt/ml/model", "--contract", "sagemaker", "--level", "balanced", "--max-concurrent", "32"]
+    env.update(KPT_MODEL_DIR="/m", KPT_SERVE_ARGS="")
+    subprocess.run(["sh", str(PROD / "sagemaker" / "serve"), "--threads", "2"], env=env, check=True, timeout=30)
+    assert json.loads((tmp_path / "argv.json").read_text()) == ["serve", "/m", "--contract", "sagemaker", "--threads", "2"]
+    assert os.access(PROD / "sagemaker" / "serve", os.X_OK)
+
+
+# ---- end to end against the real server (loopback only) ----------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, timeout=60):
+    """(status, parsed JSON or text) without raising on 4xx/5xx."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, raw = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read().decode()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw
