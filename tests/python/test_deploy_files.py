@@ -463,3 +463,246 @@ def http(method, url, body=None, timeout=60):
         return status, json.loads(raw)
     except ValueError:
         return status, raw
+
+
+FIXTURES = ROOT / "tests" / "fixtures" / "models"
+CAUSAL_FIXTURE = FIXTURES / "llama_gqa3_headdim"   # LlamaForCausalLM, GQA 3, 128 positions, no tokenizer
+ENCODER_FIXTURE = FIXTURES / "bert_tokentypes"     # BertModel: the embeddings route
+
+
+# A tokenizer whose 300 ids cover the fixture's 251 (token-id prompts, decoded text out) and a
+# minimal chat template, so text and chat are exercised without a real model.
+FIXTURE_TOKENIZER = ROOT / "tests" / "fixtures" / "tokenizer" / "synthetic" / "metaspace_never_decoder.json"
+CHAT_TEMPLATE = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+
+
+def served_model(tmp_path, fixture=CAUSAL_FIXTURE):
+    """The fixture's files (linked) plus tokenizer.json and a chat template, under the fixture's name."""
+    d = tmp_path / fixture.name
+    d.mkdir()
+    for f in fixture.iterdir():
+        (d / f.name).symlink_to(f)
+    if fixture == CAUSAL_FIXTURE:
+        shutil.copy(FIXTURE_TOKENIZER, d / "tokenizer.json")
+        (d / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHAT_TEMPLATE}))
+    return d
+
+
+def serving_cli():
+    if serve_help() is None:
+        pytest.skip(f"`{CLI} serve --help` is not available yet (build the CLI with serve: scripts/build.sh)")
+    return CLI
+
+
+class Server:
+    """A `kernelpytorch serve` process started from a deployment file's command line, on loopback.
+    Stops it with SIGTERM (what Docker and Kubernetes send) and checks the drain exits 0."""
+
+    def __init__(self, argv, port, log_path, env=None):
+        self.port, self.log_path = port, log_path
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, OMP_NUM_THREADS="1", **(env or {})))
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def output(self):
+        self.log.flush()
+        return Path(self.log_path).read_text()
+
+    def wait_for(self, path, timeout_s=180):
+        """Polls GET path until 200; fails with the server's output if it exits or times out."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"the server exited ({self.proc.returncode}) before {path} answered 200:\n{self.output()}")
+            try:
+                status, body = http("GET", self.url(path), timeout=5)
+                if status == 200:
+                    return body
+            except OSError:
+                pass  # not listening yet
+            time.sleep(0.1)
+        pytest.fail(f"{path} did not answer 200 within {timeout_s} s:\n{self.output()}")
+
+    def stop(self):
+        """SIGTERM -> drain -> exit code."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def localize(argv, model_dir, port):
+    """A deployment command line made runnable here: the binary is the built CLI, the model is a
+    fixture, the port is free, and it binds loopback instead of 0.0.0.0. Nothing else changes."""
+    out = list(argv)
+    assert out[0] == "kernelpytorch", out
+    out[0] = serving_cli()
+    for i, a in enumerate(out):
+        if a in ("/models/model", "/opt/ml/model"):
+            out[i] = str(model_dir)
+        if i > 0 and out[i - 1] == "--port":
+            out[i] = str(port)
+        if i > 0 and out[i - 1] == "--host":
+            out[i] = "127.0.0.1"
+    return out
+
+
+def dockerfile_command(path):
+    instrs = dockerfile_instructions(path)
+    if path.parent != PROD:  # the cloud images inherit CMD/ENTRYPOINT from the production image
+        base = dockerfile_instructions(PROD / "Dockerfile.production")
+        instrs = base + instrs
+    entry = exec_form(last(instrs, "ENTRYPOINT"))
+    cmd = exec_form(last(instrs, "CMD")) if last(instrs, "CMD") else []
+    return entry + cmd
+
+
+def fixture_prompt():
+    g = json.loads((CAUSAL_FIXTURE / "generate.json").read_text())
+    return g["prompt_ids"]
+
+
+def check_completion(body, n_tokens):
+    assert body["object"] == "text_completion", body
+    assert len(body["choices"]) == 1 and body["choices"][0]["finish_reason"] in ("length", "stop")
+    assert body["usage"]["prompt_tokens"] == len(fixture_prompt())
+    assert 1 <= body["usage"]["completion_tokens"] <= n_tokens
+
+
+def deployment_commands():
+    """(name, argv, probe paths) of every way the deployment files start the server."""
+    compose = load_yaml(PROD / "docker-compose.yml")[0]["services"]["server"]
+    image = dockerfile_command(PROD / "Dockerfile.production")
+    entry = exec_form(last(dockerfile_instructions(PROD / "Dockerfile.production"), "ENTRYPOINT"))
+    c = deployment_container()
+    probes = [c[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")]
+    return [("docker-image", image, ["/health", "/ready"]),
+            ("compose", entry + compose["command"], ["/health", "/ready"]),
+            ("kubernetes", entry + k8s_args(), probes)]
+
+
+@pytest.mark.parametrize("which", ["docker-image", "compose", "kubernetes"])
+def test_deployment_command_serves(which, tmp_path):
+    """The exact command of the image / compose / Deployment (with the ConfigMap expanded) serves a
+    fixture: probes, /metrics, /v1/models, a completion, the image's HEALTHCHECK, SIGTERM -> 0.
+    `--device cuda` (compose, Kubernetes) becomes `cpu`: this machine has no GPU."""
+    name, argv, probes = [d for d in deployment_commands() if d[0] == which][0]
+    port = free_port()
+    argv = localize(argv, served_model(tmp_path), port)
+    if "--device" in argv:
+        argv[argv.index("--device") + 1] = "cpu"
+    with Server(argv, port, tmp_path / "server.log") as srv:
+        for path in probes:
+            srv.wait_for(path)
+        status, metrics = http("GET", srv.url("/metrics"))
+        assert status == 200 and "kpt_model_ready 1" in metrics and "kpt_requests_total" in metrics
+        status, models = http("GET", srv.url("/v1/models"))
+        model = flag_value(argv, "--served-model-name") or CAUSAL_FIXTURE.name
+        assert status == 200 and [m["id"] for m in models["data"]] == [model]
+        status, body = http("POST", srv.url("/v1/completions"),
+                            {"model": model, "prompt": fixture_prompt(), "max_tokens": 6, "temperature": 0})
+        assert status == 200, body
+        check_completion(body, 6)
+        assert body["choices"][0]["text"]
+        if which == "docker-image":  # the HEALTHCHECK command itself, against the live server
+            hc = exec_form(last(dockerfile_instructions(PROD / "Dockerfile.production"), "HEALTHCHECK")
+                           .split("CMD", 1)[1].strip())
+            hc[0] = sys.executable
+            env = dict(os.environ, KPT_HEALTHCHECK_URL=srv.url("/health"))
+            assert subprocess.run(hc, env=env, timeout=30).returncode == 0
+        assert srv.stop() == 0, srv.output()
+
+
+def test_sagemaker_contract_end_to_end(tmp_path):
+    """sagemaker/serve as SageMaker starts it (`serve` argument, model in KPT_MODEL_DIR's place of
+    /opt/ml/model): /ping, and /invocations choosing completion / chat / embeddings by the body's key."""
+    cli = serving_cli()
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "kernelpytorch").symlink_to(Path(cli).resolve())
+    script = PROD / "sagemaker" / "serve"
+
+    def start(model_dir, port, log):
+        env = {"PATH": f"{bindir}:{os.environ['PATH']}", "KPT_MODEL_DIR": str(model_dir),
+               "KPT_SERVE_ARGS": f"--host 127.0.0.1 --port {port} --device cpu"}
+        return Server(["sh", str(script), "serve"], port, tmp_path / log, env=env)
+
+    port = free_port()
+    with start(served_model(tmp_path), port, "causal.log") as srv:
+        assert srv.wait_for("/ping")["status"] == "ready"
+        model = CAUSAL_FIXTURE.name
+        req = {"model": model, "prompt": fixture_prompt(), "max_tokens": 5, "temperature": 0}
+        status, body = http("POST", srv.url("/invocations"), req)
+        assert status == 200, body
+        check_completion(body, 5)
+        status, direct = http("POST", srv.url("/v1/completions"), req)
+        assert status == 200 and direct["choices"][0]["text"] == body["choices"][0]["text"]
+        assert direct["usage"] == body["usage"]
+        assert body["choices"][0]["text"], "no text: the tokenizer did not decode"
+        chat = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "temperature": 0}
+        status, body = http("POST", srv.url("/invocations"), chat)
+        assert status == 200 and body["object"] == "chat.completion", body
+        assert body["choices"][0]["message"]["role"] == "assistant"
+        status, direct = http("POST", srv.url("/v1/chat/completions"), chat)
+        assert status == 200 and direct["choices"][0]["message"] == body["choices"][0]["message"]
+        status, body = http("POST", srv.url("/invocations"), {"model": model, "max_tokens": 2})
+        assert status == 400 and "messages" in body["error"]["message"], body
+        status, _ = http("POST", srv.url("/invocations"), None)
+        assert 400 <= status < 500
+        assert srv.stop() == 0, srv.output()
+
+    port = free_port()
+    with start(served_model(tmp_path, ENCODER_FIXTURE), port, "encoder.log") as srv:
+        srv.wait_for("/ping")
+        ids = json.loads((ENCODER_FIXTURE / "forward_single.json").read_text())["input_ids"][0]
+        status, body = http("POST", srv.url("/invocations"), {"model": ENCODER_FIXTURE.name, "input": [ids]})
+        assert status == 200, body
+        hidden = json.loads((ENCODER_FIXTURE / "config.json").read_text())["hidden_size"]
+        assert body["object"] == "list" and len(body["data"]) == 1
+        assert len(body["data"][0]["embedding"]) == hidden
+        assert srv.stop() == 0, srv.output()
+
+
+def test_vertex_contract_end_to_end(tmp_path):
+    """The Vertex AI image's command with AIP_HTTP_PORT / AIP_HEALTH_ROUTE / AIP_PREDICT_ROUTE set
+    as Vertex AI sets them: the health route, {"instances"} -> {"predictions"}, and predictions equal
+    to the same requests sent one at a time to /v1/completions."""
+    port = free_port()
+    argv = localize(dockerfile_command(PROD / "vertex" / "Dockerfile"), served_model(tmp_path), port)
+    assert "--port" not in argv  # the port comes from AIP_HTTP_PORT
+    env = {"AIP_HTTP_PORT": str(port), "AIP_HEALTH_ROUTE": "/v1/endpoints/e/health",
+           "AIP_PREDICT_ROUTE": "/v1/endpoints/e/deployedModels/m:predict"}
+    with Server(argv + ["--device", "cpu"], port, tmp_path / "vertex.log", env=env) as srv:
+        srv.wait_for(env["AIP_HEALTH_ROUTE"])
+        prompt = fixture_prompt()
+        instances = [{"prompt": prompt, "max_tokens": 4, "temperature": 0},
+                     {"prompt": prompt[:4], "max_tokens": 3, "temperature": 0}]
+        status, body = http("POST", srv.url(env["AIP_PREDICT_ROUTE"]), {"instances": instances})
+        assert status == 200, body
+        assert len(body["predictions"]) == 2
+        for inst, pred in zip(instances, body["predictions"]):
+            assert pred["object"] == "text_completion"
+            assert pred["usage"]["prompt_tokens"] == len(inst["prompt"])
+            status, one = http("POST", srv.url("/v1/completions"), dict(inst, model=CAUSAL_FIXTURE.name))
+            assert status == 200 and one["usage"] == pred["usage"]
+            assert one["choices"][0]["text"] == pred["choices"][0]["text"] != ""
+        status, body = http("POST", srv.url(env["AIP_PREDICT_ROUTE"]), {"prompt": prompt})
+        assert status == 400 and "instances" in body["error"]["message"], body
+        assert srv.stop() == 0, srv.output()
