@@ -706,3 +706,23 @@ def test_vertex_contract_end_to_end(tmp_path):
         status, body = http("POST", srv.url(env["AIP_PREDICT_ROUTE"]), {"prompt": prompt})
         assert status == 400 and "instances" in body["error"]["message"], body
         assert srv.stop() == 0, srv.output()
+
+
+def test_api_key_from_the_environment_guards_only_the_api(tmp_path):
+    """The Deployment's Secret reaches serve as KPT_API_KEY: /v1/* needs the key, while the probe
+    routes and /metrics (kubelet, Prometheus) answer without it."""
+    port = free_port()
+    entry = exec_form(last(dockerfile_instructions(PROD / "Dockerfile.production"), "ENTRYPOINT"))
+    argv = localize(entry + k8s_args(), served_model(tmp_path), port)
+    argv[argv.index("--device") + 1] = "cpu"
+    key = "k8s-secret-value"
+    with Server(argv, port, tmp_path / "server.log", env={"KPT_API_KEY": key}) as srv:
+        for path in ("/health", "/ready"):
+            srv.wait_for(path)
+        assert http("GET", srv.url("/metrics"))[0] == 200
+        status, body = http("GET", srv.url("/v1/models"))
+        assert status == 401, body
+        req = urllib.request.Request(srv.url("/v1/models"), headers={"Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 200
+        assert srv.stop() == 0, srv.output()
