@@ -268,6 +268,29 @@ def test_healthcheck_command_fails_when_nothing_listens():
     assert subprocess.run(argv, env=env, capture_output=True, timeout=30).returncode != 0
 
 
+def test_runtime_package_step_runs_here(tmp_path):
+    """The builder's `ldd` + `dpkg -S` step, exactly as written in Dockerfile.production, run on
+    this machine's installed package (Debian here, Ubuntu in the image; both dpkg-based)."""
+    import importlib.util
+    spec = importlib.util.find_spec("kernel_pytorch")
+    if spec is None or spec.origin is None or shutil.which("dpkg") is None:
+        pytest.skip("needs dpkg and the installed package (pip install .)")
+    pkg = Path(spec.origin).parent
+    if not (pkg / "bin" / "kernelpytorch").exists() or not list(pkg.glob("_core*.so")):
+        pytest.skip(f"{pkg} is not an installed package with its binary (pip install .)")
+    (_, builder), _ = stages(PROD / "Dockerfile.production")
+    step = [rest for instr, rest in builder if instr == "RUN" and "runtime-packages.txt" in rest]
+    assert len(step) == 1
+    out = tmp_path / "runtime-packages.txt"
+    cmd = step[0].replace("/opt/kpt/lib/python3*/site-packages/kernel_pytorch", str(pkg))
+    cmd = cmd.replace("/opt/kpt/runtime-packages.txt", str(out))
+    p = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    packages = out.read_text().split()
+    assert "libgomp1" in packages and any(n.startswith("libdnnl") for n in packages), packages
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", n) for n in packages), packages
+
+
 def dockerignore_excludes(patterns, rel):
     """Whether a path is excluded (Docker's rules: patterns from the context root, last match wins,
     `!` re-includes, a matched folder excludes everything below it)."""
