@@ -73,9 +73,7 @@ def dockerfile_instructions(path):
     out, pending = [], ""
     for raw in path.read_text().splitlines():
         line = raw.strip()
-        if line.startswith("#") and not pending:
-            continue
-        if line.startswith("#"):  # a comment inside a continued instruction
+        if line.startswith("#"):  # comments, also those inside a continued instruction
             continue
         if line.endswith("\\"):
             pending += line[:-1] + " "
