@@ -677,6 +677,11 @@ def test_sagemaker_contract_end_to_end(tmp_path):
         assert status == 200 and direct["choices"][0]["text"] == body["choices"][0]["text"]
         assert direct["usage"] == body["usage"]
         assert body["choices"][0]["text"], "no text: the tokenizer did not decode"
+        # Streaming (SageMaker's InvokeEndpointWithResponseStream passes the event stream through).
+        status, sse = http("POST", srv.url("/invocations"), dict(req, stream=True))
+        events = [line[len("data: "):] for line in sse.splitlines() if line.startswith("data: ")]
+        assert status == 200 and events[-1] == "[DONE]", sse
+        assert "".join(json.loads(e)["choices"][0]["text"] for e in events[:-1]) == body["choices"][0]["text"]
         chat = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "temperature": 0}
         status, body = http("POST", srv.url("/invocations"), chat)
         assert status == 200 and body["object"] == "chat.completion", body
