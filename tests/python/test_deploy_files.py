@@ -266,6 +266,21 @@ def test_healthcheck_command_fails_when_nothing_listens():
     assert subprocess.run(argv, env=env, capture_output=True, timeout=30).returncode != 0
 
 
+def test_shell_passes_shellcheck(tmp_path):
+    """The shell scripts and every Dockerfile RUN body (as hadolint would hand them to shellcheck)."""
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    scripts = [PROD / "sagemaker" / "serve", ROOT / "scripts" / "serve" / "validate_deploy.sh"]
+    for path in DOCKERFILES:
+        for i, (instr, rest) in enumerate(dockerfile_instructions(path)):
+            if instr == "RUN" and not rest.startswith("["):
+                body = tmp_path / f"{path.parent.name}_{path.name}_{i}.sh"
+                body.write_text("#!/bin/bash\n" + re.sub(r"^(--\S+\s+)+", "", rest) + "\n")
+                scripts.append(body)
+    p = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
 def test_runtime_package_step_runs_here(tmp_path):
     """The builder's `ldd` + `dpkg -S` step, exactly as written in Dockerfile.production, run on
     this machine's installed package (Debian here, Ubuntu in the image; both dpkg-based)."""
