@@ -15,6 +15,11 @@
 namespace kpt {
 
 class Tokenizer;
+class Engine;
+namespace runtime {
+class Session;
+Session& engine_session(Engine& engine);
+}  // namespace runtime
 
 // Optimization levels (cumulative; see docs/levels.md). `reference` is fp32, one kernel per
 // primitive op, and is the oracle every other level is checked against.
@@ -121,6 +126,7 @@ class Engine {
   const Tokenizer* tokenizer() const;
 
  private:
+  friend runtime::Session& runtime::engine_session(Engine& engine);
   Engine();
   struct Impl;
   std::unique_ptr<Impl> impl_;

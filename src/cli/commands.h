@@ -19,6 +19,7 @@ Run add_tokenize(CLI::App& app);
 Run add_optimize(CLI::App& app);
 Run add_benchmark(CLI::App& app);
 Run add_doctor(CLI::App& app);
+Run add_serve(CLI::App& app);
 
 // Options every model-running command shares.
 struct ModelOptions {

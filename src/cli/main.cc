@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   reg(&kpt::cli::add_optimize);
   reg(&kpt::cli::add_benchmark);
   reg(&kpt::cli::add_doctor);
+  reg(&kpt::cli::add_serve);
   // Invoked as kpt-benchmark / kpt-doctor / kpt-optimize (symlinks): run that subcommand.
   std::vector<char*> args(argv, argv + argc);
   std::string alias_cmd;

@@ -15,6 +15,7 @@
 #include "kpt/engine.h"
 #include "kpt/tokenizer.h"
 #include "optimize/levels.h"
+#include "runtime/engine_access.h"
 #include "runtime/generator.h"
 #include "runtime/session.h"
 
@@ -247,5 +248,9 @@ Tensor Engine::forward(const ForwardInputs& inputs) { return impl_->session->for
 GenerateResult Engine::generate(const std::vector<std::vector<int64_t>>& prompts, const GenerateOptions& options) {
   return runtime::generate(*impl_->session, prompts, options, info().eos_token_ids);
 }
+
+namespace runtime {
+Session& engine_session(Engine& engine) { return *engine.impl_->session; }
+}  // namespace runtime
 
 }  // namespace kpt
