@@ -22,6 +22,7 @@ APT_PACKAGES=(
   libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev libspdlog-dev
   libpcre2-dev libutf8proc-dev libsqlite3-dev libdnnl-dev libhwy-dev
+  libcpp-httplib-dev
   python3 python3-pip
 )
 
@@ -55,6 +56,9 @@ pip_install() {
   fi
 }
 pip_install numpy pytest "scikit-build-core>=0.10" "nanobind>=2.4"
+# Serving tests: the official OpenAI client against `kernelpytorch serve`; jinja2 is the oracle
+# of the chat-template engine.
+pip_install openai jinja2
 if [ "$want_dev" = 1 ]; then
   pip_install "torch==2.11.0" "transformers==5.17.0" tokenizers safetensors accelerate gguf
 fi
