@@ -513,11 +513,9 @@ CHAT_TEMPLATE = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
 
 
 def served_model(tmp_path, fixture=CAUSAL_FIXTURE):
-    """The fixture's files (linked) plus tokenizer.json and a chat template, under the fixture's name."""
+    """A copy of the fixture plus tokenizer.json and a chat template, under the fixture's name."""
     d = tmp_path / fixture.name
-    d.mkdir()
-    for f in fixture.iterdir():
-        (d / f.name).symlink_to(f)
+    shutil.copytree(fixture, d)
     if fixture == CAUSAL_FIXTURE:
         shutil.copy(FIXTURE_TOKENIZER, d / "tokenizer.json")
         (d / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHAT_TEMPLATE}))
@@ -766,4 +764,27 @@ def test_api_key_from_the_environment_guards_only_the_api(tmp_path):
         req = urllib.request.Request(srv.url("/v1/models"), headers={"Authorization": f"Bearer {key}"})
         with urllib.request.urlopen(req, timeout=30) as r:
             assert r.status == 200
+        assert srv.stop() == 0, srv.output()
+
+
+def test_kubernetes_args_keep_the_optimized_plan(tmp_path):
+    """The Deployment passes no --level, so an optimized directory is served at the level its
+    kpt_plan.json recorded (conservative here, not serve's default, reference)."""
+    cli = serving_cli()
+    model = served_model(tmp_path)
+    samples = tmp_path / "samples.json"  # texts whose ids fit the fixture's 251-token vocabulary
+    samples.write_text(json.dumps(["hi there, how are you", "the cat sat on the mat"]))
+    opt = tmp_path / "model-opt"
+    p = subprocess.run([cli, "optimize", str(model), "--level", "conservative", "--samples", str(samples),
+                        "--repeat", "1", "-o", str(opt)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert json.loads((opt / "kpt_plan.json").read_text())["level"] == "conservative"
+    assert "--level" not in k8s_args()
+    port = free_port()
+    entry = exec_form(last(dockerfile_instructions(PROD / "Dockerfile.production"), "ENTRYPOINT"))
+    argv = localize(entry + k8s_args(), opt, port)
+    argv[argv.index("--device") + 1] = "cpu"
+    with Server(argv, port, tmp_path / "server.log") as srv:
+        srv.wait_for("/ready")
+        assert re.search(r"ready: .*level conservative", srv.output()), srv.output()
         assert srv.stop() == 0, srv.output()
