@@ -59,6 +59,8 @@ pip_install numpy pytest "scikit-build-core>=0.10" "nanobind>=2.4"
 # Serving tests: the official OpenAI client against `kernelpytorch serve`; jinja2 is the oracle
 # of the chat-template engine.
 pip_install openai jinja2
+# Deployment-file checks (tests/python/test_deploy_files.py, scripts/serve/validate_deploy.sh).
+pip_install yamllint kubernetes-validate check-jsonschema
 if [ "$want_dev" = 1 ]; then
   pip_install "torch==2.11.0" "transformers==5.17.0" tokenizers safetensors accelerate gguf
 fi

@@ -101,7 +101,7 @@ std::string hardware_fingerprint(const hw::Hardware& h, const std::string& devic
 // Copies the model directory: small files copied, weights hard-linked when possible.
 void copy_model_dir(const fs::path& from, const fs::path& to) {
   for (const auto& e : fs::recursive_directory_iterator(from)) {
-    const fs::path rel = fs::relative(e.path(), from);
+    const fs::path rel = e.path().lexically_relative(from);
     if (rel == "kpt_plan.json" || rel == "kpt_report.json") continue;
     const fs::path dst = to / rel;
     if (e.is_directory()) {

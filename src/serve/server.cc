@@ -257,8 +257,10 @@ class Server {
         });
   }
 
-  void dispatch_invocation(const httplib::Request& req, httplib::Response& res, const Json& body) {
-    if (!body.is_object()) throw ApiError(400, "the request body must be a JSON object");
+  void dispatch_invocation(const httplib::Request& req, httplib::Response& res, const Json& given) {
+    if (!given.is_object()) throw ApiError(400, "the request body must be a JSON object");
+    Json body = given;  // one model per endpoint: 'model' may be left out
+    if (!body.contains("model")) body["model"] = ctx_.name;
     if (body.contains("messages")) {
       generate(req, res, Kind::kChat, body);
     } else if (body.contains("prompt")) {
@@ -296,6 +298,16 @@ class Server {
     send_json(res, 200, Json{{"predictions", std::move(predictions)}});
   }
 
+  httplib::Server::Handler ready_handler() {
+    return [this](const httplib::Request&, httplib::Response& res) {
+      if (ready_) {
+        send_json(res, 200, Json{{"status", "ready"}, {"model", ctx_.name}});
+      } else {
+        send_json(res, 503, Json{{"status", draining_ ? "draining" : "loading"}});
+      }
+    };
+  }
+
   void routes() {
     http_.set_logger([](const httplib::Request& req, const httplib::Response& res) {
       std::fprintf(stderr, "%s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
@@ -331,22 +343,13 @@ class Server {
       send_error(res, ApiError(500, "internal error: " + what, "server_error"));
     });
 
+    // Vertex AI sends traffic once its health route answers 200: there it means "ready".
+    if (options_.contract == Contract::kVertex) http_.Get(options_.health_route, ready_handler());
     http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200, Json{{"status", draining_ ? "draining" : "ok"}});
     });
-    auto ready = [this](const httplib::Request&, httplib::Response& res) {
-      if (ready_) {
-        send_json(res, 200, Json{{"status", "ready"}, {"model", ctx_.name}});
-      } else {
-        send_json(res, 503, Json{{"status", draining_ ? "draining" : "loading"}});
-      }
-    };
-    http_.Get("/ready", ready);
-    if (options_.contract == Contract::kSageMaker) http_.Get("/ping", ready);
-    if (options_.contract == Contract::kVertex && options_.health_route != "/health" &&
-        options_.health_route != "/ready") {
-      http_.Get(options_.health_route, ready);
-    }
+    http_.Get("/ready", ready_handler());
+    if (options_.contract == Contract::kSageMaker) http_.Get("/ping", ready_handler());
     http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(metrics_.render(ready_ ? scheduler_->gauges() : SchedulerGauges{}, ready_),
                       "text/plain; version=0.0.4");
