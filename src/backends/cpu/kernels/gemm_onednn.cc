@@ -61,12 +61,21 @@ struct OnednnLinear::Impl {
     dnnl::post_ops po;
     // alpha: swish's beta (1 for SiLU); relu's negative slope (0); unused by the GELUs.
     const float alpha = static_cast<graph::OpKind>(act) == graph::OpKind::kSilu ? 1.0f : 0.0f;
+#if DNNL_VERSION_MAJOR >= 3  // 3.x dropped the per-post-op scale and op descriptors (Ubuntu 24.04 ships 3.x)
+    if (act >= 0) po.append_eltwise(eltwise_alg(act), alpha, 0.0f);
+#else
     if (act >= 0) po.append_eltwise(1.0f, eltwise_alg(act), alpha, 0.0f);
+#endif
     if (residual) po.append_binary(dnnl::algorithm::binary_add, dst);
     dnnl::primitive_attr attr;
     attr.set_post_ops(po);
+#if DNNL_VERSION_MAJOR >= 3
+    return bias != nullptr ? dnnl::matmul::primitive_desc(cpu_engine(), src, wmd, bmd, dst, attr)
+                           : dnnl::matmul::primitive_desc(cpu_engine(), src, wmd, dst, attr);
+#else
     dnnl::matmul::desc d = bias != nullptr ? dnnl::matmul::desc(src, wmd, bmd, dst) : dnnl::matmul::desc(src, wmd, dst);
     return dnnl::matmul::primitive_desc(d, attr, cpu_engine());
+#endif
   }
 };
 
