@@ -155,25 +155,6 @@ bool prefix_match(const std::string& s, const Value& prefix, bool at_end) {
   return one(prefix);
 }
 
-std::string ascii_case(std::string s, bool upper) {
-  for (char& c : s) c = static_cast<char>(upper ? std::toupper(static_cast<unsigned char>(c))
-                                                : std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// str.title(): a letter after a non-letter is upper-cased, other letters lower-cased.
-std::string python_title(const std::string& s) {
-  std::string out = s;
-  bool prev_letter = false;
-  for (char& c : out) {
-    auto u = static_cast<unsigned char>(c);
-    bool letter = std::isalpha(u) != 0;
-    if (letter) c = static_cast<char>(prev_letter ? std::tolower(u) : std::toupper(u));
-    prev_letter = letter || u >= 0x80;
-  }
-  return out;
-}
-
 // "{} {0} {name}".format(...): plain replacement fields only (no format specs).
 std::string python_format(const std::string& fmt_s, CallArgs& a) {
   std::string out;
@@ -245,21 +226,19 @@ Value string_method(const std::string& s, const std::string& name) {
     bool up = name == "upper";
     return mk([up](const std::string& x, A& a) {
       ArgReader ar(a, "upper", {});
-      return Value(ascii_case(x, up));
+      return Value(up ? str_upper(x) : str_lower(x));
     });
   }
   if (name == "title") {
     return mk([](const std::string& x, A& a) {
       ArgReader ar(a, "title", {});
-      return Value(python_title(x));
+      return Value(str_title(x));
     });
   }
   if (name == "capitalize") {
     return mk([](const std::string& x, A& a) {
       ArgReader ar(a, "capitalize", {});
-      std::string out = ascii_case(x, false);
-      if (!out.empty()) out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
-      return Value(out);
+      return Value(str_capitalize(x));
     });
   }
   if (name == "replace") {

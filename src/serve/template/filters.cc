@@ -24,14 +24,8 @@ int64_t length_of(const Value& v) {
   throw_render_error(fmt::format("object of type '{}' has no len()", v.type_name()));
 }
 
-std::string to_lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-std::string to_upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
+std::string to_lower(const std::string& s) { return str_lower(s); }
+std::string to_upper(const std::string& s) { return str_upper(s); }
 
 // jinja2 attribute paths: "a.b.0" walks attributes/items.
 Value get_path(const Value& v, const Value& path) {
@@ -80,9 +74,7 @@ Value f_batch(const Value& v, A& a) {
 }
 Value f_capitalize(const Value& v, A& a) {
   ArgReader ar(a, "capitalize", {});
-  std::string s = to_lower(v.str());
-  if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
-  return Value(s);
+  return Value(str_capitalize(v.str()));
 }
 Value f_center(const Value& v, A& a) {
   ArgReader ar(a, "center", {"width"});
@@ -397,20 +389,7 @@ Value f_sort(const Value& v, A& a) {
 }
 Value f_title(const Value& v, A& a) {
   ArgReader ar(a, "title", {});
-  // jinja2: words start after whitespace or one of -({[<; each word is capitalized.
-  std::string s = v.str(), out;
-  bool word_start = true;
-  for (char c : s) {
-    bool sep = std::isspace(static_cast<unsigned char>(c)) || std::string_view("-({[<").find(c) != std::string_view::npos;
-    if (sep) {
-      out += c;
-      word_start = true;
-    } else {
-      out += static_cast<char>(word_start ? std::toupper(static_cast<unsigned char>(c)) : std::tolower(static_cast<unsigned char>(c)));
-      word_start = false;
-    }
-  }
-  return Value(out);
+  return Value(jinja_title(v.str()));
 }
 Value f_tojson(const Value& v, A& a) {
   ArgReader ar(a, "tojson", {"ensure_ascii", "indent", "separators", "sort_keys"});

@@ -381,13 +381,6 @@ bool values_equal(const Value& a, const Value& b) {
   return false;
 }
 
-namespace {
-std::string ascii_lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-}  // namespace
-
 int compare_values(const Value& a, const Value& b, bool case_sensitive) {
   if (a.is_number() && b.is_number()) {
     if (a.is_int() && b.is_int()) return a.as_int() < b.as_int() ? -1 : (a.as_int() > b.as_int());
@@ -398,7 +391,7 @@ int compare_values(const Value& a, const Value& b, bool case_sensitive) {
   if (a.is_string() && b.is_string()) {
     // Byte order of UTF-8 is code point order, which is what Python compares.
     int c = case_sensitive ? a.as_string().compare(b.as_string())
-                           : ascii_lower(a.as_string()).compare(ascii_lower(b.as_string()));
+                           : str_lower(a.as_string()).compare(str_lower(b.as_string()));
     return c < 0 ? -1 : (c > 0 ? 1 : 0);
   }
   if (a.is_list() && b.is_list() && a.as_list().is_tuple == b.as_list().is_tuple) {
@@ -474,6 +467,159 @@ size_t utf8_length(std::string_view s) {
   size_t n = 0;
   for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   return n;
+}
+
+namespace {
+
+uint32_t cp_lower(uint32_t c) {
+  if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+  if ((c >= 0xC0 && c <= 0xDE && c != 0xD7) || (c >= 0x391 && c <= 0x3AB && c != 0x3A2) ||
+      (c >= 0x410 && c <= 0x42F) || (c >= 0xFF21 && c <= 0xFF3A)) {
+    return c + 0x20;
+  }
+  if (c >= 0x400 && c <= 0x40F) return c + 0x50;
+  if (c == 0x386) return 0x3AC;
+  if (c >= 0x388 && c <= 0x38A) return c + 37;
+  if (c == 0x38C) return 0x3CC;
+  if (c == 0x38E || c == 0x38F) return c + 63;
+  if (c == 0x178) return 0xFF;
+  if (c == 0x130) return 'i';
+  if ((c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177) || (c >= 0x460 && c <= 0x481) ||
+      (c >= 0x48A && c <= 0x4BF)) {
+    return c % 2 == 0 ? c + 1 : c;
+  }
+  if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return c % 2 == 1 ? c + 1 : c;
+  return c;
+}
+
+uint32_t cp_upper(uint32_t c) {
+  if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
+  if ((c >= 0xE0 && c <= 0xFE && c != 0xF7) || (c >= 0x3B1 && c <= 0x3CB && c != 0x3C2) ||
+      (c >= 0x430 && c <= 0x44F) || (c >= 0xFF41 && c <= 0xFF5A)) {
+    return c - 0x20;
+  }
+  if (c == 0x3C2) return 0x3A3;
+  if (c >= 0x450 && c <= 0x45F) return c - 0x50;
+  if (c == 0x3AC) return 0x386;
+  if (c >= 0x3AD && c <= 0x3AF) return c - 37;
+  if (c == 0x3CC) return 0x38C;
+  if (c == 0x3CD || c == 0x3CE) return c - 63;
+  if (c == 0xFF) return 0x178;
+  if (c == 0xB5) return 0x39C;
+  if (c == 0x131) return 'I';
+  if (c == 0x17F) return 'S';
+  if ((c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177) || (c >= 0x460 && c <= 0x481) ||
+      (c >= 0x48A && c <= 0x4BF)) {
+    return c % 2 == 1 ? c - 1 : c;
+  }
+  if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return c % 2 == 0 ? c - 1 : c;
+  return c;
+}
+
+bool cp_cased(uint32_t c) { return cp_lower(c) != c || cp_upper(c) != c || c == 0xDF; }
+
+void append_cp(std::string& out, uint32_t c) { out += utf8_encode({c}, 0, 1); }
+
+void append_lower(std::string& out, uint32_t c) {
+  append_cp(out, cp_lower(c));
+  if (c == 0x130) append_cp(out, 0x307);  // İ lower-cases to i + combining dot
+}
+
+// Title case: like upper case except that ß becomes "Ss" (str.title, str.capitalize).
+void append_title(std::string& out, uint32_t c) {
+  if (c == 0xDF) {
+    out += "Ss";
+  } else {
+    append_cp(out, cp_upper(c));
+  }
+}
+
+void append_upper(std::string& out, uint32_t c) {
+  if (c == 0xDF) {
+    out += "SS";
+  } else {
+    append_cp(out, cp_upper(c));
+  }
+}
+
+bool is_ascii(std::string_view s) {
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string str_lower(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  if (is_ascii(s)) {
+    for (char c : s) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    return out;
+  }
+  for (uint32_t c : utf8_decode(s)) append_lower(out, c);
+  return out;
+}
+
+std::string str_upper(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  if (is_ascii(s)) {
+    for (char c : s) out += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
+    return out;
+  }
+  for (uint32_t c : utf8_decode(s)) append_upper(out, c);
+  return out;
+}
+
+std::string str_capitalize(std::string_view s) {
+  std::vector<uint32_t> cps = utf8_decode(s);
+  std::string out;
+  for (size_t i = 0; i < cps.size(); ++i) {
+    if (i == 0) {
+      append_title(out, cps[i]);
+    } else {
+      append_lower(out, cps[i]);
+    }
+  }
+  return out;
+}
+
+std::string str_title(std::string_view s) {
+  std::string out;
+  bool previous_cased = false;
+  for (uint32_t c : utf8_decode(s)) {
+    if (previous_cased) {
+      append_lower(out, c);
+    } else {
+      append_title(out, c);
+    }
+    previous_cased = cp_cased(c);
+  }
+  return out;
+}
+
+std::string jinja_title(std::string_view s) {
+  std::string out;
+  bool word_start = true;
+  for (uint32_t c : utf8_decode(s)) {
+    bool sep = c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f) || c == 0x85 ||
+               c == 0xa0 || c == 0x3000 || (c >= 0x2000 && c <= 0x200a) || c == '-' || c == '(' ||
+               c == '{' || c == '[' || c == '<';
+    if (sep) {
+      append_cp(out, c);
+      word_start = true;
+    } else {
+      if (word_start) {
+        append_upper(out, c);
+      } else {
+        append_lower(out, c);
+      }
+      word_start = false;
+    }
+  }
+  return out;
 }
 
 void Value::throw_type_error(const char* expected, const char* got) {

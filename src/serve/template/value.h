@@ -137,6 +137,16 @@ std::vector<uint32_t> utf8_decode(std::string_view s);
 std::string utf8_encode(const std::vector<uint32_t>& cps, size_t begin, size_t end);
 size_t utf8_length(std::string_view s);
 
+// Python's str.lower/upper/capitalize/title for ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic
+// and fullwidth Latin (ß upper-cases to "SS"); other code points are unchanged, and Greek final
+// sigma is not special-cased.
+std::string str_lower(std::string_view s);
+std::string str_upper(std::string_view s);
+std::string str_capitalize(std::string_view s);
+std::string str_title(std::string_view s);
+// jinja2's |title: words start after whitespace or one of "-({[<"; each is capitalized.
+std::string jinja_title(std::string_view s);
+
 // Throws kpt::Error(kInvalidArgument) with "template error: <message>".
 [[noreturn]] void throw_render_error(const std::string& message);
 

@@ -171,6 +171,13 @@ TEST(JinjaFilters, Strings) {
   EXPECT_EQ(render("{{ 'abc'|reverse }}{{ 'ab'|list }}{{ 'abc'|center(7) }}|"), "cba['a', 'b']  abc  |");
 }
 
+TEST(JinjaFilters, UnicodeCaseMapping) {
+  EXPECT_EQ(render("{{ 'Grüße ÉCOLE Привет Ωμέγα'|upper }}|{{ 'ÀÉÎ ЁЖ ΆΈ İ'|lower }}"),
+            "GRÜSSE ÉCOLE ПРИВЕТ ΩΜΈΓΑ|àéî ёж άέ i\u0307");
+  EXPECT_EQ(render("{{ 'ßtart hello-wörld (ça)'|title }}|{{ 'ßtart hello-wörld'.title() }}|{{ 'éCOLE'|capitalize }}"),
+            "SStart Hello-Wörld (Ça)|Sstart Hello-Wörld|École");
+}
+
 TEST(JinjaFilters, Sequences) {
   EXPECT_EQ(render("{{ l|first }}{{ l|last }}{{ l|join(', ') }}{{ l|sum }}{{ l|max }}{{ l|min }}{{ l|sort }}{{ l|reverse|list }}"),
             "323, 1, 2631[1, 2, 3][2, 1, 3]");
