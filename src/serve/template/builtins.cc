@@ -82,20 +82,20 @@ std::string strip_string(const std::string& s, const Value& chars, bool left, bo
 std::vector<Value> split_string(const std::string& s, const Value& sep_v, int64_t maxsplit) {
   std::vector<Value> out;
   if (sep_v.is_none() || sep_v.is_undefined()) {
-    // Runs of whitespace, no empty strings (ASCII whitespace; CPython also splits on Unicode's).
+    // Runs of whitespace (Python's definition, by code point), no empty strings.
+    std::vector<uint32_t> cps = utf8_decode(s);
     size_t i = 0;
+    const size_t n = cps.size();
     while (true) {
-      while (i < s.size() && is_py_space(static_cast<unsigned char>(s[i]))) ++i;
-      if (i >= s.size()) break;
+      while (i < n && is_py_space(cps[i])) ++i;
+      if (i >= n) break;
       if (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit) {
-        size_t e = s.size();
-        while (e > i && is_py_space(static_cast<unsigned char>(s[e - 1]))) --e;
-        out.emplace_back(s.substr(i, e - i));
+        out.emplace_back(utf8_encode(cps, i, n));  // the remainder keeps trailing whitespace
         break;
       }
       size_t j = i;
-      while (j < s.size() && !is_py_space(static_cast<unsigned char>(s[j]))) ++j;
-      out.emplace_back(s.substr(i, j - i));
+      while (j < n && !is_py_space(cps[j])) ++j;
+      out.emplace_back(utf8_encode(cps, i, j));
       i = j;
     }
     return out;
@@ -301,14 +301,19 @@ Value string_method(const std::string& s, const std::string& name) {
     return mk([name](const std::string& x, A& a) {
       ArgReader ar(a, name.c_str(), {});
       bool cased = false, ok = !x.empty();
-      for (char ch : x) {
-        auto c = static_cast<unsigned char>(ch);
-        if (name == "isdigit") ok = ok && std::isdigit(c);
-        if (name == "isalpha") ok = ok && std::isalpha(c);
-        if (name == "isalnum") ok = ok && std::isalnum(c);
+      // By code point; non-ASCII letters count as alphabetic (CPython consults Unicode data).
+      for (uint32_t c : utf8_decode(x)) {
+        bool ascii_alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        bool alpha = ascii_alpha || (c >= 0x80 && !is_py_space(c));
+        bool digit = c >= '0' && c <= '9';
+        bool upper = str_lower(utf8_encode({c}, 0, 1)) != utf8_encode({c}, 0, 1);
+        bool lower = str_upper(utf8_encode({c}, 0, 1)) != utf8_encode({c}, 0, 1);
+        if (name == "isdigit") ok = ok && digit;
+        if (name == "isalpha") ok = ok && alpha;
+        if (name == "isalnum") ok = ok && (alpha || digit);
         if (name == "isspace") ok = ok && is_py_space(c);
-        if (name == "isupper") ok = ok && !std::islower(c), cased = cased || std::isupper(c);
-        if (name == "islower") ok = ok && !std::isupper(c), cased = cased || std::islower(c);
+        if (name == "isupper") ok = ok && !lower, cased = cased || upper;
+        if (name == "islower") ok = ok && !upper, cased = cased || lower;
       }
       if (name == "isupper" || name == "islower") ok = ok && cased;
       return Value(ok);

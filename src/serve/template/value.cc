@@ -153,28 +153,39 @@ std::string format_python_float(double f) {
 
 namespace {
 
-// repr() of a str: single quotes unless the text has ' and no ", escapes like CPython for the
-// ASCII range. Non-ASCII code points are printed as-is (CPython escapes non-printable ones).
+// Code points CPython's repr() escapes beyond ASCII controls: C1 controls, non-space separators
+// (Zs/Zl/Zp), common format characters (Cf) and private use. Unassigned code points, which CPython
+// also escapes, are printed as-is.
+bool python_nonprintable(uint32_t c) {
+  return (c >= 0x80 && c <= 0xa0) || c == 0xad || c == 0x61c || c == 0x1680 || c == 0x180e ||
+         (c >= 0x2000 && c <= 0x200f) || (c >= 0x2028 && c <= 0x202f) ||
+         (c >= 0x205f && c <= 0x2064) || (c >= 0x2066 && c <= 0x206f) || c == 0x3000 ||
+         (c >= 0xd800 && c <= 0xf8ff) || c == 0xfeff || (c >= 0xfff9 && c <= 0xfffb) ||
+         (c >= 0xe0000 && c <= 0xe007f) || c >= 0xf0000;
+}
+
+// repr() of a str: single quotes unless the text has ' and no ", escapes like CPython.
 std::string repr_string(const std::string& s) {
   bool has_single = s.find('\'') != std::string::npos;
   bool has_double = s.find('"') != std::string::npos;
   char quote = (has_single && !has_double) ? '"' : '\'';
   std::string out(1, quote);
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (ch == quote || ch == '\\') {
+  for (uint32_t c : utf8_decode(s)) {
+    if (c == static_cast<uint32_t>(quote) || c == '\\') {
       out += '\\';
-      out += ch;
-    } else if (ch == '\n') {
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
       out += "\\n";
-    } else if (ch == '\r') {
+    } else if (c == '\r') {
       out += "\\r";
-    } else if (ch == '\t') {
+    } else if (c == '\t') {
       out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
+    } else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0xff && python_nonprintable(c))) {
       out += fmt::format("\\x{:02x}", c);
+    } else if (python_nonprintable(c)) {
+      out += c <= 0xffff ? fmt::format("\\u{:04x}", c) : fmt::format("\\U{:08x}", c);
     } else {
-      out += ch;
+      out += utf8_encode({c}, 0, 1);
     }
   }
   out += quote;
