@@ -91,7 +91,10 @@ std::vector<std::string> apply_level(graph::Graph& graph, Level level, const std
     std::string note = precision_note(device);
     if (!note.empty()) report.push_back(note);
   }
-  if (level == Level::kAggressive) append(report, gp::quantize_int8(graph));
+  if (level == Level::kAggressive) {
+    append(report, gp::quantize_int8(graph));          // weight-only int8
+    append(report, gp::quantize_int8_dynamic(graph));  // int8 compute: encoders, opt-in (KPT_INT8_COMPUTE=1)
+  }
   append(report, gp::memory_plan(graph));
   return report;
 }

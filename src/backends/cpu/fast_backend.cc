@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "backends/cpu/kernels/fast_kernels.h"
+#include "backends/cpu/kernels/gemm_int8_dynamic.h"
 #include "backends/cpu/kernels/gemm_onednn.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "graph/passes/passes.h"
@@ -19,7 +20,8 @@ namespace {
 constexpr int64_t kInt8MaxRows = 8;
 
 struct LinearPlan {
-  std::unique_ptr<fast::OnednnLinear> gemm;
+  std::unique_ptr<fast::OnednnLinear> gemm;          // f32
+  std::unique_ptr<fast::OnednnLinearInt8> gemm_q8;  // int8 compute (encoders at aggressive)
   const int8_t* w_int8 = nullptr;  // [n_out, n_in] when the quantize pass ran
   const float* w_scale = nullptr;  // [n_out, ceil(n_in / kInt8Group)]
   const float* bias = nullptr;
@@ -70,7 +72,15 @@ FastCpuExecutable::FastCpuExecutable(const graph::Graph& graph, const KvLayout& 
       p->w_int8 = graph.value(static_cast<int>(n.attr_int("w_int8"))).constant.data<int8_t>();
       p->w_scale = graph.value(static_cast<int>(n.attr_int("w_scale"))).constant.data<float>();
     }
-    p->gemm = std::make_unique<fast::OnednnLinear>(w.data<float>(), p->n_out, p->n_in, p->bias, p->act, p->residual);
+    if (n.attrs.count("w_q8")) {
+      static_assert(graph::passes::kInt8DynamicWeightMax == fast::kInt8WeightMax);
+      const Tensor& q = graph.value(static_cast<int>(n.attr_int("w_q8"))).constant;  // [out, in] int8
+      const float* qs = graph.value(static_cast<int>(n.attr_int("w_q8_scale"))).constant.data<float>();  // [out]
+      p->gemm_q8 = std::make_unique<fast::OnednnLinearInt8>(q.data<int8_t>(), qs, p->n_out, p->n_in, p->bias, p->act,
+                                                            p->residual);
+    } else {
+      p->gemm = std::make_unique<fast::OnednnLinear>(w.data<float>(), p->n_out, p->n_in, p->bias, p->act, p->residual);
+    }
     linear_[i] = std::move(p);
   }
   for (int v : graph.outputs()) last_use_[static_cast<size_t>(v)] = static_cast<int>(graph.nodes().size());
@@ -133,6 +143,8 @@ std::vector<Tensor> FastCpuExecutable::run(const std::map<std::string, Tensor>& 
         const float* residual = p.residual ? f(n.inputs.size() - 1) : nullptr;
         if (p.w_int8 != nullptr && rows <= kInt8MaxRows) {
           fast::gemm_int8_weights(f(0), p.w_int8, p.w_scale, graph::passes::kInt8Group, p.bias, residual, p.act, rows, p.n_in, p.n_out, o);
+        } else if (p.gemm_q8) {
+          p.gemm_q8->run(f(0), rows, residual, o);
         } else {
           p.gemm->run(f(0), rows, residual, o);
         }

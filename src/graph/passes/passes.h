@@ -31,5 +31,13 @@ Report memory_plan(Graph& g);
 // "w_scale" attributes (value ids) and swaps the f32 weight for its dequantized copy.
 constexpr int64_t kInt8Group = 32;
 Report quantize_int8(Graph& g);
+// True when the graph has attention and all of it is bidirectional (an encoder).
+bool is_encoder(const Graph& g);
+// Encoders with KPT_INT8_COMPUTE=1 in the environment only (outside the accuracy budget on
+// MiniLM, see quantize_int8_dynamic.cc): int8 compute. Each linear gets "w_q8" (int8 [out, in], |q| <= kInt8DynamicWeightMax)
+// and "w_q8_scale" (f32 [out]); the fast executable quantizes activations per token at run time.
+constexpr int64_t kInt8DynamicWeightMax = 63;
+Report quantize_int8_dynamic(Graph& g);
+bool int8_compute_enabled(const Graph& g);
 
 }  // namespace kpt::graph::passes

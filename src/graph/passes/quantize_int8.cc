@@ -16,6 +16,7 @@
 namespace kpt::graph::passes {
 
 Report quantize_int8(Graph& g) {
+  if (int8_compute_enabled(g)) return {};  // int8 compute (quantize_int8_dynamic) replaces it
   int n_quantized = 0;
   size_t f32_bytes = 0, i8_bytes = 0;
   const size_t n_nodes = g.nodes().size();

@@ -186,7 +186,15 @@ INSTANTIATE_TEST_SUITE_P(
                       AttnCase{1, 4, 4, 12, 16, 33, 5, true, false, false, 7},    // sliding window
                       AttnCase{2, 4, 1, 32, 16, 20, 2, true, true, false, 0},     // MQA
                       AttnCase{2, 3, 3, 10, 16, 19, 0, false, false, true, 0},    // encoder, padding
-                      AttnCase{1, 12, 12, 64, 16, 128, 2, true, false, false, 0}  // gpt2-like
+                      AttnCase{1, 12, 12, 64, 16, 128, 2, true, false, false, 0}, // gpt2-like
+                      // Dense prefill path (empty cache, hd % 8 == 0): MiniLM-like encoder with
+                      // padding; key counts that are not multiples of 8 or 32; GQA + RoPE + padding
+                      // causal prefill, then tiled decode on the cache it wrote; hd 40 (w < 32 chunk).
+                      AttnCase{2, 12, 12, 32, 16, 128, 0, false, false, true, 0},
+                      AttnCase{3, 2, 2, 8, 16, 37, 0, false, false, true, 0},
+                      AttnCase{2, 6, 2, 16, 5, 45, 3, true, true, true, 0},
+                      AttnCase{1, 3, 1, 40, 16, 9, 2, true, true, false, 0},
+                      AttnCase{1, 2, 2, 8, 16, 1, 0, false, false, false, 0}
                       ));
 
 TEST(FastKernels, Int8WeightGemmMatchesDequantizedReference) {

@@ -19,6 +19,8 @@ namespace kpt::cpu::fast {
 namespace {
 
 constexpr int64_t kTileQ = 16;
+// Longest prefill the dense path takes (its score row, [hd][S] keys and [S][hd] values per thread).
+constexpr int64_t kDenseMaxKeys = 2048;
 
 inline float* slot_ptr(float* pool, const SequenceView& s, int64_t pos, const AttentionContext& ctx) {
   const int64_t block = s.block_table[pos / ctx.block_size];
@@ -153,6 +155,179 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void tile_block(
   }
 }
 
+
+// exp for 8 lanes (same polynomial as exp_neg), for the dense prefill path.
+__attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f));
+  const __m256 fi = _mm256_floor_ps(t);
+  const __m256 f = _mm256_sub_ps(t, fi);
+  __m256 p = _mm256_set1_ps(1.535336188319500e-4f);
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.339887440266574e-3f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.618437357674640e-3f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.550332471162809e-2f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402264791363012e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931472028550421e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fi), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+__attribute__((target("avx2,fma"))) inline float hmax8(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
+  __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+// One query row against all its keys at once (the whole row of scores fits in L1, so no online
+// rescaling): q [hd] pre-scaled, kt [hd][ld] keys transposed, vm [n][hd] values, bias [n8]: 0 for
+// a visible key, -inf otherwise, n8 = n rounded up to 8 (kt and bias are padded). s: scratch [n8].
+__attribute__((target("avx2,fma"))) void dense_row(const float* q, const float* kt, int64_t ld, const float* vm,
+                                                    const float* bias, int64_t n, int64_t hd, float* s, float* out) {
+  const int64_t n8 = (n + 7) / 8 * 8;
+  // Scores: eight (then four) independent FMA chains, as one chain per accumulator would wait on
+  // the FMA latency (4-5 cycles) instead of issuing two per cycle.
+  int64_t j = 0;
+  for (; j + 64 <= n8; j += 64) {
+    __m256 a[8];
+    for (int k = 0; k < 8; ++k) a[k] = _mm256_loadu_ps(bias + j + 8 * k);
+    for (int64_t i = 0; i < hd; ++i) {
+      const __m256 qi = _mm256_broadcast_ss(q + i);
+      const float* k = kt + i * ld + j;
+      for (int c = 0; c < 8; ++c) a[c] = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k + 8 * c), a[c]);
+    }
+    for (int k = 0; k < 8; ++k) _mm256_storeu_ps(s + j + 8 * k, a[k]);
+  }
+  for (; j + 32 <= n8; j += 32) {
+    __m256 a0 = _mm256_loadu_ps(bias + j), a1 = _mm256_loadu_ps(bias + j + 8);
+    __m256 a2 = _mm256_loadu_ps(bias + j + 16), a3 = _mm256_loadu_ps(bias + j + 24);
+    for (int64_t i = 0; i < hd; ++i) {
+      const __m256 qi = _mm256_broadcast_ss(q + i);
+      const float* k = kt + i * ld + j;
+      a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k), a0);
+      a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k + 8), a1);
+      a2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k + 16), a2);
+      a3 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k + 24), a3);
+    }
+    _mm256_storeu_ps(s + j, a0);
+    _mm256_storeu_ps(s + j + 8, a1);
+    _mm256_storeu_ps(s + j + 16, a2);
+    _mm256_storeu_ps(s + j + 24, a3);
+  }
+  for (; j < n8; j += 8) {
+    __m256 a0 = _mm256_loadu_ps(bias + j);
+    for (int64_t i = 0; i < hd; ++i) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + i), _mm256_loadu_ps(kt + i * ld + j), a0);
+    _mm256_storeu_ps(s + j, a0);
+  }
+  __m256 mx = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (j = 0; j < n8; j += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(s + j));
+  const float m = hmax8(mx);
+  if (m == -std::numeric_limits<float>::infinity()) {  // no visible key: zeros, as the reference
+    std::fill(out, out + hd, 0.0f);
+    return;
+  }
+  const __m256 mv = _mm256_set1_ps(m), zero = _mm256_setzero_ps();
+  __m256 sum = zero;
+  for (j = 0; j < n8; j += 8) {
+    const __m256 visible = _mm256_cmp_ps(_mm256_loadu_ps(bias + j), zero, _CMP_EQ_OQ);
+    const __m256 p = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), mv)), visible);
+    _mm256_storeu_ps(s + j, p);
+    sum = _mm256_add_ps(sum, p);
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / hsum8(sum));
+  for (int64_t i0 = 0; i0 < hd; i0 += 32) {
+    const int64_t w = std::min<int64_t>(32, hd - i0);
+    // Two keys per step into two accumulator sets: 8 independent chains for hd 32.
+    __m256 a[4] = {zero, zero, zero, zero}, c[4] = {zero, zero, zero, zero};
+    for (j = 0; j + 2 <= n; j += 2) {
+      const __m256 p0 = _mm256_broadcast_ss(s + j), p1 = _mm256_broadcast_ss(s + j + 1);
+      const float* v0 = vm + j * hd + i0;
+      const float* v1 = v0 + hd;
+      for (int k = 0; k < 4; ++k) {
+        if (8 * k < w) {
+          a[k] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 8 * k), a[k]);
+          c[k] = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1 + 8 * k), c[k]);
+        }
+      }
+    }
+    if (j < n) {
+      const __m256 p0 = _mm256_broadcast_ss(s + j);
+      for (int k = 0; 8 * k < w; ++k) a[k] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(vm + j * hd + i0 + 8 * k), a[k]);
+    }
+    for (int k = 0; k < 4; ++k) a[k] = _mm256_add_ps(a[k], c[k]);
+    for (int k = 0; 8 * k < w; ++k) _mm256_storeu_ps(out + i0 + 8 * k, _mm256_mul_ps(a[k], inv));
+  }
+}
+
+// Prefill from an empty cache (encoders, a first prompt) on AVX2 CPUs: per (sequence, KV head)
+// the keys are transposed once into [hd][S] and the values gathered into [S][hd]; then every
+// query row of the group computes its whole score row, softmax and P.V (dense_row). The tiled
+// path re-transposed each key block for every 16-query tile and kept 16-key online-softmax
+// state; on MiniLM (12 heads, hd 32, S 128) attention took ~35% of the forward that way.
+void attention_dense_prefill(const AttentionArgs& a, const AttentionContext& ctx, const float* cos_t,
+                             const float* sin_t) {
+  const int64_t n_kv = ctx.n_kv_heads, hd = ctx.head_dim, group = a.n_heads / n_kv, half = hd / 2;
+  const int64_t S = a.seq, ld = (S + 7) / 8 * 8;
+  float* kp = ctx.k_pool[static_cast<size_t>(a.layer)];
+  float* vp = ctx.v_pool[static_cast<size_t>(a.layer)];
+  const float scale = static_cast<float>(a.scale);
+#pragma omp parallel
+  {
+    // Per-thread scratch kept across calls: no allocation once the largest shape has been seen.
+    thread_local std::vector<float> kt, vm, base, rowbias, s, qrow;
+    kt.resize(static_cast<size_t>(hd * ld));
+    vm.resize(static_cast<size_t>(S * hd));
+    base.resize(static_cast<size_t>(ld));
+    rowbias.resize(static_cast<size_t>(ld));
+    s.resize(static_cast<size_t>(ld));
+    qrow.resize(static_cast<size_t>(hd));
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int64_t b = 0; b < a.batch; ++b) {
+      for (int64_t kvh = 0; kvh < n_kv; ++kvh) {
+        const SequenceView& sv = ctx.seqs[static_cast<size_t>(b)];
+        std::fill(kt.begin(), kt.end(), 0.0f);  // padding columns [S, ld) stay 0
+        for (int64_t j = 0; j < S; ++j) {
+          const float* kj = slot_ptr(kp, sv, j, ctx) + kvh * hd;  // rotated already
+          for (int64_t i = 0; i < hd; ++i) kt[static_cast<size_t>(i * ld + j)] = kj[i];
+          std::memcpy(&vm[static_cast<size_t>(j * hd)], slot_ptr(vp, sv, j, ctx) + kvh * hd,
+                      static_cast<size_t>(hd) * sizeof(float));
+          base[static_cast<size_t>(j)] = sv.key_valid[j] != 0 ? 0.0f : -std::numeric_limits<float>::infinity();
+        }
+        for (int64_t j = S; j < ld; ++j) base[static_cast<size_t>(j)] = -std::numeric_limits<float>::infinity();
+        for (int64_t t = 0; t < S; ++t) {
+          const int64_t tok = b * S + t;
+          const int64_t n = a.causal ? t + 1 : S;  // keys this query may see (before padding)
+          const float* brow = base.data();
+          if (a.causal) {
+            const int64_t n8 = (n + 7) / 8 * 8;
+            std::copy(base.begin(), base.begin() + n8, rowbias.begin());
+            for (int64_t j = n; j < n8; ++j) rowbias[static_cast<size_t>(j)] = -std::numeric_limits<float>::infinity();
+            brow = rowbias.data();
+          }
+          for (int64_t g = 0; g < group; ++g) {
+            const int64_t h = kvh * group + g;
+            const float* src = a.q + tok * a.q_stride + h * hd;
+            if (cos_t != nullptr) {
+              rotate(src, cos_t + tok * half, sin_t + tok * half, hd, qrow.data());
+            } else {
+              std::copy(src, src + hd, qrow.begin());
+            }
+            for (int64_t i = 0; i < hd; ++i) qrow[static_cast<size_t>(i)] *= scale;
+            dense_row(qrow.data(), kt.data(), ld, vm.data(), brow, n, hd, s.data(), a.out + (tok * a.n_heads + h) * hd);
+          }
+        }
+      }
+    }
+  }
+}
 }  // namespace
 
 void attention_tiled(const AttentionArgs& a, const AttentionContext& ctx) {
@@ -197,7 +372,14 @@ void attention_tiled(const AttentionArgs& a, const AttentionContext& ctx) {
     }
   }
 
-  // 2. Attend, one (sequence, KV head, query tile) per work item.
+  // 2. Attend. Prefill from an empty cache with the whole row of scores in L1: the dense path.
+  bool fresh = a.window == 0 && a.seq <= kDenseMaxKeys && hd % 8 == 0 && has_avx2();
+  for (const auto& sv : ctx.seqs) fresh = fresh && sv.past_len == 0;
+  if (fresh) {
+    attention_dense_prefill(a, ctx, rope ? cos_t.data() : nullptr, rope ? sin_t.data() : nullptr);
+    return;
+  }
+  // Otherwise one (sequence, KV head, query tile) per work item.
   const int64_t n_tiles = (a.seq + kTileQ - 1) / kTileQ;
   const float scale = static_cast<float>(a.scale);
 #pragma omp parallel
