@@ -22,6 +22,7 @@ APT_PACKAGES=(
   libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev libspdlog-dev
   libpcre2-dev libutf8proc-dev libsqlite3-dev libdnnl-dev libhwy-dev
+  valgrind
   libcpp-httplib-dev
   python3 python3-pip
 )

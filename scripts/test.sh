@@ -20,5 +20,6 @@ fi
 export OMP_WAIT_POLICY=PASSIVE
 echo "== C++ tests (ctest)"
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600
+python3 scripts/perf/gate.py --build build  # CI performance gate (docs/performance.md), < 1 min
 echo "== Python tests (pytest)"
 KPT_CLI="$PWD/build/src/cli/kernelpytorch" python3 -m pytest -q tests/python

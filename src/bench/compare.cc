@@ -154,6 +154,69 @@ std::string format_comparison(const Comparison& c, const CompareOptions& o, bool
   return s;
 }
 
+RatioCheck check_min_ratio(const WorkloadResult& base, const WorkloadResult& fast, double min_ratio,
+                           double alpha) {
+  RatioCheck r;
+  r.workload = fast.spec.id();
+  r.base_variant = base.spec.id();
+  r.min_ratio = min_ratio;
+  auto b = base.metrics.find("latency_ms"), f = fast.metrics.find("latency_ms");
+  if (b == base.metrics.end() || f == fast.metrics.end() || b->second.samples.empty() ||
+      f->second.samples.empty() || f->second.median() <= 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("--min-ratio needs latency_ms samples in {} and {}", r.base_variant,
+                            r.workload));
+  }
+  r.ratio = b->second.median() / f->second.median();
+  if (r.ratio >= min_ratio) {
+    r.verdict = Verdict::kUnchanged;
+    r.note = "meets the floor";
+    return r;
+  }
+  // H0: base and min_ratio x fast come from the same distribution. Rejected with base below:
+  // the ratio is really under the floor, not just under it by noise.
+  std::vector<double> scaled = f->second.samples;
+  for (double& v : scaled) v *= min_ratio;
+  if (b->second.samples.size() < 2 || scaled.size() < 2) {
+    r.p_value = std::numeric_limits<double>::quiet_NaN();
+    r.verdict = Verdict::kUnsure;
+    r.note = "below the floor; too few samples for a test (use --repeat 6 or more)";
+    return r;
+  }
+  r.p_value = mann_whitney_u(b->second.samples, scaled).p_value;
+  if (r.p_value < alpha) {
+    r.verdict = Verdict::kRegressed;
+    r.note = fmt::format("below the floor, Mann-Whitney p={:.2g} < {:.2g}", r.p_value, alpha);
+  } else {
+    r.verdict = Verdict::kUnsure;
+    r.note = fmt::format("below the floor but not significant (p={:.2g})", r.p_value);
+  }
+  return r;
+}
+
+std::string format_ratio_check(const RatioCheck& r) {
+  return fmt::format("  min-ratio {:<44} {:.2f}x vs {} (floor {:.2f}x): {} - {}\n", r.workload,
+                     r.ratio, r.base_variant, r.min_ratio,
+                     r.verdict == Verdict::kUnchanged ? "ok" : verdict_name(r.verdict), r.note);
+}
+
+double parse_ratio(const std::string& text) {
+  std::string t = text;
+  if (!t.empty() && (t.back() == 'x' || t.back() == 'X')) t.pop_back();
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(t, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != t.size() || !(v > 0)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("ratio '{}' is not a positive number (e.g. 3 or 3x)", text));
+  }
+  return v;
+}
+
 double parse_threshold(const std::string& text) {
   std::string t = text;
   const bool percent = !t.empty() && t.back() == '%';

@@ -54,6 +54,24 @@ MetricChange compare_metric(const std::string& workload, const std::string& name
 // A readable table of the changes (all of them, or only those that moved with `only_moved`).
 std::string format_comparison(const Comparison& c, const CompareOptions& options, bool only_moved);
 
+// A floor on a same-run ratio: `fast` (e.g. the conservative level) must be at least min_ratio
+// times faster than `base` (e.g. reference, measured interleaved in the same process) on
+// latency_ms. Below the floor it fails only when base's samples are significantly smaller than
+// min_ratio x fast's samples (two-sided Mann-Whitney U, p < alpha); otherwise it is "unsure".
+struct RatioCheck {
+  std::string workload, base_variant;
+  double min_ratio = 1, ratio = 0;  // ratio: median(base) / median(fast)
+  double p_value = 1;               // NaN without a test (a side has < 2 samples)
+  Verdict verdict = Verdict::kUnchanged;  // kUnchanged: meets the floor; kRegressed; kUnsure
+  std::string note;
+};
+RatioCheck check_min_ratio(const WorkloadResult& base, const WorkloadResult& fast, double min_ratio,
+                           double alpha = 0.01);
+std::string format_ratio_check(const RatioCheck& r);
+
+// Parses "3", "3x" or "3.5X" (a ratio > 0). Throws kInvalidArgument.
+double parse_ratio(const std::string& text);
+
 // Parses "5%", "5" (percent) or "0.05" (fraction, when < 1 and no '%'). Throws kInvalidArgument.
 double parse_threshold(const std::string& text);
 

@@ -71,6 +71,8 @@ nlohmann::json to_json(const WorkloadResult& w) {
   if (!s.random_config.empty()) j["config"] = s.random_config;
   j["kind"] = s.kind;
   j["level"] = s.level;
+  j["engine"] = s.peer.empty() ? "kernelpytorch" : s.peer;
+  if (!s.peer.empty()) j["peer"] = w.peer_info;
   j["device"] = s.device;
   j["device_used"] = w.device_used;
   j["batch"] = s.batch;
@@ -103,6 +105,7 @@ nlohmann::json to_json(const BenchResult& r) {
   j["environment"] = r.environment;
   j["workloads"] = nlohmann::json::array();
   for (const auto& w : r.workloads) j["workloads"].push_back(to_json(w));
+  if (!r.skipped.empty()) j["skipped"] = r.skipped;
   return j;
 }
 
@@ -118,6 +121,10 @@ WorkloadResult workload_from_json(const nlohmann::json& j, const std::string& so
   }
   s.level = get_string(j, "level", source, path);
   s.device = get_string(j, "device", source, path);
+  if (const std::string engine = j.value("engine", "kernelpytorch"); engine != "kernelpytorch") {
+    s.peer = engine;
+    w.peer_info = j.value("peer", nlohmann::json::object());
+  }
   s.batch = get_int(j, "batch", source, path);
   if (s.kind == "generate") {
     s.prompt_len = get_int(j, "prompt_len", source, path);
@@ -176,6 +183,11 @@ BenchResult result_from_json(const nlohmann::json& j, const std::string& source)
   const auto& ws = field(j, "workloads", source, "result");
   if (!ws.is_array()) bad(source, "workloads", "must be an array");
   for (const auto& w : ws) r.workloads.push_back(workload_from_json(w, source));
+  if (auto sk = j.find("skipped"); sk != j.end() && sk->is_array()) {
+    for (const auto& v : *sk) {
+      if (v.is_string()) r.skipped.push_back(v.get<std::string>());
+    }
+  }
   return r;
 }
 

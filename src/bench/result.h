@@ -39,6 +39,9 @@ struct WorkloadSpec {
   int warmup = 1;
   int repeat = 10;
   int threads = 0;
+  // Empty: this engine at `level`. Otherwise a peer (bench/peer.h: pytorch, torch-compile,
+  // onnxruntime, llamacpp) and `level` holds the peer's name, so ids stay name/kind/shape/x/device.
+  std::string peer;
   // "gpt2/generate/b1-p32-n128/reference/cpu": history and compare match workloads by this.
   std::string id() const;
 };
@@ -50,12 +53,15 @@ struct WorkloadResult {
   double load_average[2] = {0, 0};  // 1-minute load average before and after the workload
   // latency_ms, throughput_seq_s, tokens_s, ttft_ms, itl_ms, peak_rss_bytes, load_ms, cpu_share
   std::map<std::string, Metric> metrics;
+  // Peers: what ran (engine version, precision, how it was timed), as the peer reported it.
+  nlohmann::json peer_info;
 };
 
 struct BenchResult {
   std::string created_at;      // UTC, ISO 8601
   nlohmann::json environment;  // environment_json()
   std::vector<WorkloadResult> workloads;
+  std::vector<std::string> skipped;  // "workload id: why" for peers that could not run
 };
 
 nlohmann::json to_json(const BenchResult& r);

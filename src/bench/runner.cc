@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/peer.h"
 #include "bench/random_model.h"
 #include "core/threading.h"
 #include "kpt/engine.h"
@@ -154,8 +155,11 @@ struct WorkloadRunner::Impl {
   }
 };
 
-WorkloadRunner::WorkloadRunner(const WorkloadSpec& spec, const Progress& progress)
-    : impl_(std::make_unique<Impl>()) {
+std::vector<std::vector<int64_t>> workload_ids(int64_t rows, int64_t cols, int64_t vocab) {
+  return random_ids(rows, cols, vocab, 1234);
+}
+
+void check_spec(const WorkloadSpec& spec) {
   if (spec.repeat < 1)
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("--repeat must be >= 1, got {}", spec.repeat));
@@ -169,6 +173,15 @@ WorkloadRunner::WorkloadRunner(const WorkloadSpec& spec, const Progress& progres
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("workload kind must be forward or generate, got '{}'", spec.kind));
   }
+  if (spec.kind == "forward" && spec.seq < 1)
+    throw Error(ErrorCode::kInvalidArgument, fmt::format("--seq must be >= 1, got {}", spec.seq));
+  if (spec.kind == "generate" && (spec.prompt_len < 1 || spec.new_tokens < 1))
+    throw Error(ErrorCode::kInvalidArgument, "--prompt-len and --new-tokens must be >= 1");
+}
+
+WorkloadRunner::WorkloadRunner(const WorkloadSpec& spec, const Progress& progress)
+    : impl_(std::make_unique<Impl>()) {
+  check_spec(spec);
   Impl& m = *impl_;
   WorkloadResult& r = m.r;
   r.spec = spec;
@@ -201,7 +214,7 @@ WorkloadRunner::WorkloadRunner(const WorkloadSpec& spec, const Progress& progres
       throw Error(ErrorCode::kOutOfRange, fmt::format("--seq {} exceeds the model's {} positions",
                                                       spec.seq, info.max_positions));
     }
-    m.forward_inputs.input_ids = random_ids(spec.batch, spec.seq, info.vocab_size, 1234);
+    m.forward_inputs.input_ids = workload_ids(spec.batch, spec.seq, info.vocab_size);
   } else {
     if (!info.causal_lm) {
       throw Error(ErrorCode::kInvalidArgument,
@@ -211,7 +224,7 @@ WorkloadRunner::WorkloadRunner(const WorkloadSpec& spec, const Progress& progres
     if (spec.prompt_len < 1 || spec.new_tokens < 1) {
       throw Error(ErrorCode::kInvalidArgument, "--prompt-len and --new-tokens must be >= 1");
     }
-    m.prompts = random_ids(spec.batch, spec.prompt_len, info.vocab_size, 1234);
+    m.prompts = workload_ids(spec.batch, spec.prompt_len, info.vocab_size);
   }
   if (progress) progress(1, m.total, m.label);
   r.load_average[0] = load_average_1m();
@@ -266,13 +279,24 @@ WorkloadResult run_workload(const WorkloadSpec& spec, const Progress& progress) 
 }
 
 std::vector<WorkloadResult> run_interleaved(const std::vector<WorkloadSpec>& specs,
-                                            const std::function<Progress(size_t)>& progress_for) {
+                                            const std::function<Progress(size_t)>& progress_for,
+                                            std::vector<std::string>* skipped) {
   reset_peak_rss();
-  std::vector<std::unique_ptr<WorkloadRunner>> runners;
+  std::vector<std::unique_ptr<RepetitionRunner>> runners;
   int reps = 0;
   for (size_t k = 0; k < specs.size(); ++k) {
-    runners.push_back(
-        std::make_unique<WorkloadRunner>(specs[k], progress_for ? progress_for(k) : Progress{}));
+    const Progress progress = progress_for ? progress_for(k) : Progress{};
+    if (specs[k].peer.empty()) {
+      runners.push_back(std::make_unique<WorkloadRunner>(specs[k], progress));
+    } else {
+      try {
+        runners.push_back(std::make_unique<PeerRunner>(specs[k], progress));
+      } catch (const PeerUnavailable& e) {
+        if (skipped) skipped->push_back(specs[k].id() + ": " + e.what());
+        if (progress) progress(1, 1, specs[k].id() + " (skipped)");
+        continue;
+      }
+    }
     reps = std::max(reps, runners.back()->repetitions());
   }
   // Round-robin: a change of machine load hits every variant alike.

@@ -25,16 +25,25 @@ using Progress = std::function<void(int done, int total, const std::string& labe
 // the same amount of work.
 WorkloadResult run_workload(const WorkloadSpec& spec, const Progress& progress = {});
 
-// One loaded workload, run a repetition at a time (so several can be interleaved).
-class WorkloadRunner {
+// One loaded workload, run a repetition at a time (so several can be interleaved): this engine
+// (WorkloadRunner) or a peer in a child process (PeerRunner, bench/peer.h).
+class RepetitionRunner {
+ public:
+  virtual ~RepetitionRunner() = default;
+  virtual int repetitions() const = 0;     // warmup + repeat
+  virtual void run_repetition(int i) = 0;  // i < warmup: untimed
+  virtual WorkloadResult finish() = 0;
+};
+
+class WorkloadRunner : public RepetitionRunner {
  public:
   WorkloadRunner(const WorkloadSpec& spec, const Progress& progress);  // loads the model
-  ~WorkloadRunner();
+  ~WorkloadRunner() override;
   WorkloadRunner(const WorkloadRunner&) = delete;
   WorkloadRunner& operator=(const WorkloadRunner&) = delete;
-  int repetitions() const;     // warmup + repeat
-  void run_repetition(int i);  // i < warmup: untimed
-  WorkloadResult finish();
+  int repetitions() const override;
+  void run_repetition(int i) override;
+  WorkloadResult finish() override;
 
  private:
   struct Impl;
@@ -42,11 +51,19 @@ class WorkloadRunner {
 };
 
 // Loads every spec, then runs repetition 0 of each, repetition 1 of each, ...: same-run
-// comparisons (levels, devices) where a change of machine load hits all of them alike. All
-// models are in memory together, so peak_rss_bytes covers all of them.
+// comparisons (levels, devices, peers) where a change of machine load hits all of them alike.
+// All models are in memory together, so peak_rss_bytes covers all of them (a peer's is its own
+// process's). A peer that cannot run is left out and reported in `skipped` ("id: reason").
 std::vector<WorkloadResult> run_interleaved(
     const std::vector<WorkloadSpec>& specs,
-    const std::function<Progress(size_t)>& progress_for = {});
+    const std::function<Progress(size_t)>& progress_for = {},
+    std::vector<std::string>* skipped = nullptr);
+
+// The token ids every engine (and peer) of a workload is fed: [rows, cols] in [5, vocab), fixed
+// seed.
+std::vector<std::vector<int64_t>> workload_ids(int64_t rows, int64_t cols, int64_t vocab);
+// Shape checks shared by this engine's runner and the peers'; throws kInvalidArgument.
+void check_spec(const WorkloadSpec& spec);
 
 // Peak resident set size of this process so far (bytes), and a reset of it (Linux
 // /proc/self/clear_refs; a no-op where unsupported).

@@ -2,6 +2,7 @@
 // Exit codes: 0 ok, 1 error, 2 usage, 3 a regression was found (compare, --baseline).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "bench/compare.h"
 #include "bench/environment.h"
 #include "bench/history.h"
+#include "bench/peer.h"
 #include "bench/report.h"
 #include "bench/runner.h"
 #include "cli/commands.h"
@@ -28,6 +30,8 @@ constexpr int kExitRegression = 3;
 struct RunArgs {
   std::string model_dir, suite, kind = "auto", output, history, threshold = "5%";
   std::string level = "reference", device = "cpu";
+  std::string min_ratio;  // "3x": every variant must be this much faster than the first
+  std::string peers;      // "pytorch,onnxruntime": other engines on the same workload
   int64_t batch = 1, seq = 128, prompt_len = 32, new_tokens = 32;
   int repeat = 0, warmup = -1, threads = 0;
   bool quick = false, no_history = false, baseline = false, no_progress = false,
@@ -161,12 +165,23 @@ void print_same_run_ratios(const std::vector<std::vector<bench::WorkloadResult>>
   for (const auto& g : groups) {
     if (g.size() < 2) continue;
     if (!header) {
-      std::printf("\nsame-run ratios (medians; > 1 means faster than the first variant):\n");
+      std::printf("\nsame-run ratios (medians; > 1 means faster than the variant or peer named):\n");
       header = true;
     }
-    const auto& base = g.front();
+    // Our variants against the first one; then each of ours against each peer.
+    std::vector<std::pair<const bench::WorkloadResult*, const bench::WorkloadResult*>> pairs;
     for (size_t k = 1; k < g.size(); ++k) {
-      const auto& w = g[k];
+      if (g[k].spec.peer.empty()) pairs.emplace_back(&g[k], &g.front());
+    }
+    for (const auto& peer : g) {
+      if (peer.spec.peer.empty()) continue;
+      for (const auto& ours : g) {
+        if (ours.spec.peer.empty()) pairs.emplace_back(&ours, &peer);
+      }
+    }
+    for (const auto& [wp, bp] : pairs) {
+      const auto& w = *wp;
+      const auto& base = *bp;
       std::string line =
           fmt::format("  {:<46} vs {:<22}", w.spec.id(), base.spec.level + "/" + base.spec.device);
       auto ratio = [&](const char* metric, bool higher_is_better) {
@@ -184,6 +199,32 @@ void print_same_run_ratios(const std::vector<std::vector<bench::WorkloadResult>>
       std::printf("%s\n", line.c_str());
     }
   }
+}
+
+// --min-ratio "3x" (every workload) or "minilm=5x,llama-gate/generate=1.2" (the first prefix of
+// the workload id that matches gives its floor; workloads that match none are not checked).
+std::vector<std::pair<std::string, double>> parse_min_ratios(const std::string& text) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& item : split_list(text)) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      out.emplace_back("", bench::parse_ratio(item));
+    } else {
+      if (eq == 0)
+        throw Error(ErrorCode::kInvalidArgument,
+                    fmt::format("--min-ratio: '{}' needs a workload prefix before '='", item));
+      out.emplace_back(item.substr(0, eq), bench::parse_ratio(item.substr(eq + 1)));
+    }
+  }
+  if (out.empty()) throw Error(ErrorCode::kInvalidArgument, "--min-ratio needs a value, e.g. 3x");
+  return out;
+}
+
+double floor_for(const std::vector<std::pair<std::string, double>>& floors, const std::string& id) {
+  for (const auto& [prefix, ratio] : floors) {
+    if (id.rfind(prefix, 0) == 0) return ratio;
+  }
+  return 0;
 }
 
 int run_benchmark(const RunArgs& a) {
@@ -235,6 +276,23 @@ int run_benchmark(const RunArgs& a) {
   if (levels.empty() || devices.empty())
     throw Error(ErrorCode::kInvalidArgument, "--level and --device need a value");
   for (const auto& l : levels) parse_level(l);  // fail before loading anything
+  if (!a.min_ratio.empty()) {
+    parse_min_ratios(a.min_ratio);
+    if (levels.size() * devices.size() < 2)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--min-ratio compares variants of one run: give two or more --level/--device "
+                  "values (e.g. --level reference,conservative)");
+  }
+  const auto peer_names = split_list(a.peers);
+  for (const auto& p : peer_names) {
+    const auto& known = bench::known_peers();
+    if (std::find(known.begin(), known.end(), p) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("--peers: unknown peer '{}' (known: {})", p, list));
+    }
+  }
   std::vector<std::vector<bench::WorkloadSpec>> groups;
   size_t n_total = 0;
   for (const auto& base : specs) {
@@ -243,6 +301,15 @@ int run_benchmark(const RunArgs& a) {
       for (const auto& d : devices) {
         bench::WorkloadSpec v = base;
         v.level = l;
+        v.device = d;
+        variants.push_back(v);
+      }
+    }
+    for (const auto& p : peer_names) {
+      for (const auto& d : devices) {
+        bench::WorkloadSpec v = base;
+        v.peer = p;
+        v.level = p;
         v.device = d;
         variants.push_back(v);
       }
@@ -260,18 +327,27 @@ int run_benchmark(const RunArgs& a) {
     std::vector<bench::WorkloadResult> out;
     if (variants.size() > 1 && !a.no_interleave) {
       bar.workload(index, n_total);
-      out = bench::run_interleaved(variants, [&](size_t k) {
-        return [&, k](int d, int total, const std::string& label) {
-          bar.workload(index + k, n_total);
-          bar.update(d, total, label);
-        };
-      });
+      out = bench::run_interleaved(
+          variants,
+          [&](size_t k) {
+            return [&, k](int d, int total, const std::string& label) {
+              bar.workload(index + k, n_total);
+              bar.update(d, total, label);
+            };
+          },
+          &result.skipped);
     } else {
       for (size_t k = 0; k < variants.size(); ++k) {
         bar.workload(index + k, n_total);
-        out.push_back(bench::run_workload(
-            variants[k],
-            [&](int d, int total, const std::string& label) { bar.update(d, total, label); }));
+        for (auto& w : bench::run_interleaved(
+                 {variants[k]},
+                 [&](size_t) {
+                   return [&](int d, int total, const std::string& label) {
+                     bar.update(d, total, label);
+                   };
+                 },
+                 &result.skipped))
+          out.push_back(std::move(w));
       }
     }
     index += variants.size();
@@ -285,8 +361,24 @@ int run_benchmark(const RunArgs& a) {
     std::fprintf(stderr, "wrote %s\n", a.output.c_str());
   }
   print_table(result);
+  for (const auto& s : result.skipped) std::printf("skipped peer %s\n", s.c_str());
   print_same_run_ratios(done);
   int rc = 0;
+  if (!a.min_ratio.empty()) {
+    const auto floors = parse_min_ratios(a.min_ratio);
+    std::printf("\nsame-run ratio floor (latency_ms, each variant vs the first; fails only when "
+                "significant):\n");
+    for (const auto& g : done) {
+      for (size_t k = 1; k < g.size(); ++k) {
+        if (!g[k].spec.peer.empty() || !g.front().spec.peer.empty()) continue;
+        const double floor = floor_for(floors, g[k].spec.id());
+        if (floor <= 0) continue;
+        const auto check = bench::check_min_ratio(g.front(), g[k], floor);
+        std::printf("%s", bench::format_ratio_check(check).c_str());
+        if (check.verdict == bench::Verdict::kRegressed) rc = kExitRegression;
+      }
+    }
+  }
   if (history) {
     const int64_t run_id = history->add(result);
     std::fprintf(stderr, "recorded as run #%lld in %s\n", static_cast<long long>(run_id),
@@ -342,6 +434,14 @@ Run add_benchmark(CLI::App& app) {
   cmd->add_option("--threshold", a->threshold, "smallest change that counts (with --baseline)")
       ->capture_default_str();
   cmd->add_flag("--no-progress", a->no_progress, "no progress bar on stderr");
+  cmd->add_option("--peers", a->peers,
+                  "other engines on the same workload, interleaved with ours: pytorch, "
+                  "torch-compile, onnxruntime, llamacpp (comma-separated; needs Python with the "
+                  "peer installed; one that cannot run is skipped with the reason)");
+  cmd->add_option("--min-ratio", a->min_ratio,
+                  "fail (exit 3) when a variant is significantly less than this many times faster "
+                  "than the first one (e.g. --level reference,conservative --min-ratio 3x); per "
+                  "workload: PREFIX=N,... (the first workload-id prefix that matches)");
 
   // benchmark compare
   auto* cmp = cmd->add_subcommand(
@@ -394,9 +494,11 @@ Run add_benchmark(CLI::App& app) {
       "  kernelpytorch benchmark models/smollm2-135m --prompt-len 32 --new-tokens 32 -o run.json\n"
       "  kernelpytorch benchmark --suite popular --quick -o popular.json\n"
       "  kernelpytorch benchmark compare base.json new.json --threshold 5%\n"
+      "  kernelpytorch benchmark MODEL --level reference,conservative --min-ratio 3x --threads 1\n"
+      "  kernelpytorch benchmark MODEL --level conservative --peers pytorch,onnxruntime --threads 1\n"
       "  kernelpytorch benchmark history --workload gpt2/generate/b1-p32-n128/reference/cpu\n"
       "  kernelpytorch benchmark report -o report.html\n"
-      "Exit status: 0 ok, 1 error, 2 usage, 3 regression (compare, --baseline).");
+      "Exit status: 0 ok, 1 error, 2 usage, 3 regression (compare, --baseline, --min-ratio).");
 
   return [=]() -> int {
     auto history_path = [](const std::string& p) {
