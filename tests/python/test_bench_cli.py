@@ -208,3 +208,73 @@ def test_custom_suite_with_real_and_random_weights(tmp_path):
     ws = json.loads(out.read_text())["workloads"]
     assert [(w["name"], w["weights"]) for w in ws] == [("fixture", "real"), ("tiny-llama", "random")]
     assert list((tmp_path / "cache" / "kernelpytorch" / "random-models").glob("tiny-llama-*/model.safetensors"))
+
+
+def _has(module):
+    import importlib.util
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest.mark.skipif(not (_has("torch") and _has("transformers")), reason="the pytorch peer needs torch + transformers")
+def test_pytorch_peer_in_the_same_harness(tmp_path):
+    import torch
+    out = tmp_path / "peers.json"
+    fixture = FIXTURES / "llama_gqa3_headdim"
+    p = run("benchmark", fixture, "--level", "conservative", "--peers", "pytorch,onnxruntime", "--prompt-len", 6,
+            "--new-tokens", 5, "--repeat", 3, "--warmup", 1, "--threads", 1, "--no-history", "--no-progress",
+            "-o", out)
+    r = json.loads(out.read_text())
+    ours, peer = r["workloads"]
+    assert ours["engine"] == "kernelpytorch" and ours["id"] == "llama_gqa3_headdim/generate/b1-p6-n5/conservative/cpu"
+    assert peer["engine"] == "pytorch" and peer["id"] == "llama_gqa3_headdim/generate/b1-p6-n5/pytorch/cpu"
+    assert peer["peer"]["version"] == torch.__version__ and "transformers" in peer["peer"]["what"]
+    # The same metrics as ours, from raw samples that are real timings.
+    assert set(ours["metrics"]) <= set(peer["metrics"]) | {"load_ms"}
+    m = peer["metrics"]
+    lat, ttft, itl = m["latency_ms"]["samples"], m["ttft_ms"]["samples"], m["itl_ms"]["samples"]
+    assert len(lat) == 3 and len(ttft) == 3 and len(itl) == 3 * 4
+    assert all(0 < t < 60_000 for t in lat)
+    assert all(0 < f <= t for f, t in zip(ttft, lat))            # first token before the call returns
+    assert all(i > 0 for i in itl) and sum(itl) < sum(lat)
+    assert all(v > 0 for v in m["tokens_s"]["samples"])
+    assert m["peak_rss_bytes"]["samples"][0] > 50e6              # a Python process with torch loaded
+    assert 0 < m["cpu_share"]["median"] < 4
+    assert peer["n_parameters"] > 0
+    # The onnxruntime peer cannot run a generate workload: skipped with the reason, not an error.
+    assert any("onnxruntime" in s and "forward workloads only" in s for s in r["skipped"])
+    assert "vs pytorch/cpu" in p.stdout and "skipped peer" in p.stdout
+
+
+@pytest.mark.skipif(not (_has("onnxruntime") and _has("onnx") and _has("torch") and _has("transformers")),
+                    reason="the onnxruntime peer needs onnxruntime, onnx, torch and transformers")
+def test_onnxruntime_peer_on_an_encoder(tmp_path):
+    out = tmp_path / "ort.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", XDG_CACHE_HOME=str(tmp_path / "cache"))
+    p = subprocess.run([CLI, "benchmark", str(FIXTURES / "bert_tokentypes"), "--level", "conservative", "--peers",
+                        "onnxruntime", "--seq", "12", "--repeat", "3", "--threads", "1", "--no-history",
+                        "--no-progress", "-o", str(out)], capture_output=True, text=True, timeout=600, env=env)
+    assert p.returncode == 0, p.stderr
+    ours, peer = json.loads(out.read_text())["workloads"]
+    assert peer["engine"] == "onnxruntime" and peer["kind"] == "forward" and peer["seq"] == 12
+    assert "optimizer" in peer["peer"]["what"]
+    assert all(0 < t < 60_000 for t in peer["metrics"]["latency_ms"]["samples"])
+    assert len(peer["metrics"]["throughput_seq_s"]["samples"]) == 3
+    assert list((tmp_path / "cache" / "kernelpytorch" / "peers").glob("*.opt.onnx"))
+
+
+def test_unknown_peer_is_a_clear_error():
+    p = run("benchmark", FIXTURES / "gpt2_inner", "--peers", "tensorrt", "--no-history", check=False)
+    assert p.returncode == 1 and "unknown peer 'tensorrt'" in p.stderr and "pytorch" in p.stderr
+
+
+def test_min_ratio_fails_only_when_clearly_below(tmp_path):
+    args = ["benchmark", FIXTURES / "gpt2_inner", "--level", "reference,conservative", "--kind", "forward",
+            "--seq", 8, "--repeat", 8, "--warmup", 1, "--threads", 1, "--no-history", "--no-progress"]
+    ok = run(*args, "--min-ratio", "0.01x")
+    assert "ok - meets the floor" in ok.stdout
+    # No level of this engine is 1000x faster than reference: significantly below, exit 3.
+    bad = run(*args, "--min-ratio", "gpt2_inner/forward=1000", check=False)
+    assert bad.returncode == 3, bad.stdout + bad.stderr
+    assert "REGRESSED" in bad.stdout and "floor 1000.00x" in bad.stdout
+    p = run("benchmark", FIXTURES / "gpt2_inner", "--min-ratio", "3x", "--no-history", check=False)
+    assert p.returncode == 1 and "two or more --level" in p.stderr

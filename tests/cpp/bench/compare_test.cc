@@ -142,5 +142,59 @@ TEST(Threshold, Parses) {
   EXPECT_THROW(parse_threshold("-1"), Error);
 }
 
+WorkloadResult level_result(const std::string& level, const std::vector<double>& latency) {
+  WorkloadResult w;
+  w.spec.name = "m";
+  w.spec.kind = "forward";
+  w.spec.level = level;
+  w.metrics["latency_ms"] = Metric{"ms", false, latency};
+  return w;
+}
+
+// Same-run ratio floors (benchmark --min-ratio): reference ~7x slower than conservative, as
+// measured for the gate's workloads; noise on both sides.
+TEST(RatioFloor, WellAboveTheFloorPasses) {
+  const auto ref = level_result("reference", noisy(140, 12, 1));
+  const auto fast = level_result("conservative", noisy(20, 12, 2));
+  const auto c = check_min_ratio(ref, fast, 3.0);
+  EXPECT_EQ(c.verdict, Verdict::kUnchanged);
+  EXPECT_NEAR(c.ratio, 7.0, 0.7);
+}
+
+TEST(RatioFloor, ClearlyBelowTheFloorFails) {
+  // The optimized level lost its speed-up: 2x instead of 7x, floor 3x, 12 samples each.
+  const auto ref = level_result("reference", noisy(140, 12, 3));
+  const auto fast = level_result("conservative", noisy(70, 12, 4));
+  const auto c = check_min_ratio(ref, fast, 3.0);
+  EXPECT_EQ(c.verdict, Verdict::kRegressed) << c.note;
+  EXPECT_LT(c.p_value, 0.01);
+  EXPECT_NE(format_ratio_check(c).find("REGRESSED"), std::string::npos);
+}
+
+TEST(RatioFloor, SlightlyBelowTheFloorIsNoiseNotAFailure) {
+  // Median ratio a little under the floor with overlapping samples: unsure, never a failure.
+  const auto ref = level_result("reference", noisy(100, 12, 5, 0.10));
+  const auto fast = level_result("conservative", noisy(34, 12, 6, 0.10));
+  const auto c = check_min_ratio(ref, fast, 3.0);
+  EXPECT_NE(c.verdict, Verdict::kRegressed) << c.note << " ratio " << c.ratio;
+}
+
+TEST(RatioFloor, TooFewSamplesIsUnsureAndMissingMetricIsAnError) {
+  const auto c = check_min_ratio(level_result("reference", {100}), level_result("conservative", {90}), 3.0);
+  EXPECT_EQ(c.verdict, Verdict::kUnsure);
+  WorkloadResult empty = level_result("conservative", {});
+  empty.metrics.clear();
+  EXPECT_THROW(check_min_ratio(level_result("reference", {1, 2}), empty, 2.0), Error);
+}
+
+TEST(RatioFloor, ParsesRatios) {
+  EXPECT_DOUBLE_EQ(parse_ratio("3"), 3.0);
+  EXPECT_DOUBLE_EQ(parse_ratio("3x"), 3.0);
+  EXPECT_DOUBLE_EQ(parse_ratio("1.5X"), 1.5);
+  EXPECT_THROW(parse_ratio("0"), Error);
+  EXPECT_THROW(parse_ratio("fast"), Error);
+  EXPECT_THROW(parse_ratio("3xx"), Error);
+}
+
 }  // namespace
 }  // namespace kpt::bench

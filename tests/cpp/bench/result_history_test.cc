@@ -70,6 +70,27 @@ TEST(ResultJson, RoundTripsThroughAFile) {
   EXPECT_EQ(back.workloads[1].spec.id(), "bert/forward/b1-s64/reference/cpu");
 }
 
+TEST(ResultJson, PeerWorkloadsAndSkippedPeersRoundTrip) {
+  BenchResult r = sample_result();
+  WorkloadResult p = r.workloads[0];
+  p.spec.peer = "pytorch";
+  p.spec.level = "pytorch";
+  p.peer_info = {{"engine", "pytorch"}, {"version", "2.11.0"}};
+  r.workloads.push_back(p);
+  r.skipped = {"gpt2/generate/b1-p32-n16/onnxruntime/cpu: forward workloads only"};
+  const auto j = to_json(r);
+  EXPECT_EQ(j["workloads"][0]["engine"], "kernelpytorch");
+  EXPECT_EQ(j["workloads"][2]["engine"], "pytorch");
+  EXPECT_EQ(j["workloads"][2]["peer"]["version"], "2.11.0");
+  const BenchResult back = result_from_json(j, "r.json");
+  ASSERT_EQ(back.workloads.size(), 3u);
+  expect_same(p, back.workloads[2]);
+  EXPECT_EQ(back.workloads[2].spec.peer, "pytorch");
+  EXPECT_EQ(back.workloads[2].spec.id(), "gpt2/generate/b1-p32-n16/pytorch/cpu");
+  EXPECT_TRUE(back.workloads[0].spec.peer.empty());
+  EXPECT_EQ(back.skipped, r.skipped);
+}
+
 TEST(ResultJson, SummaryFieldsAreWritten) {
   const auto j = to_json(sample_result());
   const auto& m = j["workloads"][0]["metrics"]["latency_ms"];
