@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""KernelPyTorch CPU levels vs PyTorch eager and ONNX Runtime, side by side in one script.
+"""KernelPyTorch CPU levels vs PyTorch eager, ONNX Runtime, CTranslate2 and llama.cpp, side by side in one script.
 
 Workloads (BENCHMARKS.md, the ones that fit a 2-core machine):
   encoders: all-MiniLM-L6-v2 (real weights, models/minilm-l6) and bert-base (official config,
             random weights) at batch 1 and 8, seq 128: time of one forward.
   decoders: gpt2 (official config, random weights) and SmolLM2-135M (real weights,
             models/smollm2-135m): greedy decode of 128 new tokens after a 16-token prompt, batch 1.
+Peers: PyTorch eager, ONNX Runtime (encoders, transformer graph optimizations), CTranslate2 float32
+and int8 (all workloads), llama.cpp F32 and Q8_0 GGUF (SmolLM2 only; see peers_native.py).
 Engines run interleaved: for each round, each workload, each engine in turn, so load from other
 processes on the machine hits all of them alike. Reported: median over all timed runs.
 
   python3 benchmarks/cpu/run.py [--rounds 3] [--reps 5] [--build build-cpu] [--json out.json]
+                                [--peers pytorch,onnxruntime,ctranslate2,llama.cpp]
 """
 import argparse
 import json
@@ -21,6 +24,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers_native as native  # noqa: E402  (CTranslate2 and llama.cpp)
+
+NATIVE = (native.CTranslate2, native.LlamaCpp)
 CACHE = ROOT / ".cache" / "bench_cpu"  # git-ignored: random-weight models and ONNX exports
 
 BERT_BASE = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -45,6 +52,10 @@ def prepare_models():
     bert = CACHE / "bert-base-random"
     if not (bert / "config.json").exists():
         BertModel(BertConfig(**BERT_BASE)).eval().save_pretrained(bert)
+    cfg = json.loads((bert / "config.json").read_text())
+    if "position_embedding_type" not in cfg:  # the default; CTranslate2's converter reads the key
+        cfg["position_embedding_type"] = "absolute"
+        (bert / "config.json").write_text(json.dumps(cfg, indent=2))
     gpt2 = CACHE / "gpt2-random"
     if not (gpt2 / "config.json").exists():
         GPT2LMHeadModel(GPT2Config()).eval().save_pretrained(gpt2)  # GPT2Config() is gpt2 (124M)
@@ -190,19 +201,26 @@ def main():
     ap.add_argument("--levels", default="conservative,aggressive")
     ap.add_argument("--only", default="", help="comma-separated workload names to run")
     ap.add_argument("--json", default="")
+    ap.add_argument("--peers", default="pytorch,onnxruntime,ctranslate2,llama.cpp",
+                    help="comma-separated subset of pytorch,onnxruntime,ctranslate2,llama.cpp")
     ap.add_argument("--threads", type=int, default=os.cpu_count(),
                     help="threads for every engine (torch.set_num_threads, ORT intra-op, OMP_NUM_THREADS)")
     args = ap.parse_args()
     models = prepare_models()
-    torch_e, ort_e = Torch(args.threads), Ort(args.threads)
+    peers = set(args.peers.split(","))
+    torch_e = [Torch(args.threads)] if "pytorch" in peers else []
+    ort_e = [Ort(args.threads)] if "onnxruntime" in peers else []
+    ct2 = [native.CTranslate2(CACHE, args.threads, q) for q in ("float32", "int8")] if "ctranslate2" in peers else []
+    lcpp = [native.LlamaCpp(CACHE, args.threads, k) for k in ("F32", "Q8_0")] if "llama.cpp" in peers else []
     kpts = [Kpt(args.build, l, args.threads) for l in args.levels.split(",")]
+    enc = torch_e + ort_e + ct2 + kpts
     workloads = [
-        ("minilm-l6 b1 s128", "encode", models["minilm-l6"], 1, 128, [torch_e, ort_e] + kpts),
-        ("minilm-l6 b8 s128", "encode", models["minilm-l6"], 8, 128, [torch_e, ort_e] + kpts),
-        ("bert-base b1 s128", "encode", models["bert-base"], 1, 128, [torch_e, ort_e] + kpts),
-        ("bert-base b8 s128", "encode", models["bert-base"], 8, 128, [torch_e, ort_e] + kpts),
-        ("gpt2 decode 128", "decode", models["gpt2"], 16, 128, [torch_e] + kpts),
-        ("smollm2-135m decode 128", "decode", models["smollm2-135m"], 16, 128, [torch_e] + kpts),
+        ("minilm-l6 b1 s128", "encode", models["minilm-l6"], 1, 128, enc),
+        ("minilm-l6 b8 s128", "encode", models["minilm-l6"], 8, 128, enc),
+        ("bert-base b1 s128", "encode", models["bert-base"], 1, 128, enc),
+        ("bert-base b8 s128", "encode", models["bert-base"], 8, 128, enc),
+        ("gpt2 decode 128", "decode", models["gpt2"], 16, 128, torch_e + ct2 + kpts),
+        ("smollm2-135m decode 128", "decode", models["smollm2-135m"], 16, 128, torch_e + lcpp + ct2 + kpts),
     ]
     if args.only:
         keep = set(args.only.split(","))
@@ -214,14 +232,14 @@ def main():
         for name, mode, path, a, b, engines in workloads:
             for e in engines:
                 fn = e.encode if mode == "encode" else e.decode
-                t = fn(path, a, b, args.reps)
+                t = fn(path, a, b, args.reps, ids_row) if isinstance(e, NATIVE) else fn(path, a, b, args.reps)
                 times.setdefault(name, {}).setdefault(e.name, []).extend(t)
                 print(f"round {rnd} {name:26s} {e.name:20s} median {statistics.median(t):9.1f} ms", flush=True)
     loads.append(os.getloadavg()[0])
     print(f"\n1-min load average at round starts/end: {', '.join(f'{l:.2f}' for l in loads)}")
-    print(f"\n| workload | engine | median ms | min..max ms | n | vs pytorch-eager | vs onnxruntime |")
-    print("|---|---|---|---|---|---|---|")
     print(f"threads per engine: {args.threads}; rounds {args.rounds} x reps {args.reps}")
+    print(f"\n| workload | engine | median ms | min..max ms | n | vs pytorch-eager | vs onnxruntime | vs same-precision native peers |")
+    print("|---|---|---|---|---|---|---|---|")
     result = {"threads": args.threads, "load": loads, "rounds": args.rounds, "reps": args.reps, "workloads": {}}
     for name, mode, path, a, b, engines in workloads:
         med = {k: statistics.median(v) for k, v in times[name].items()}
@@ -231,7 +249,11 @@ def main():
             r1 = f"{pt / med[k]:.2f}x" if pt else ""
             r2 = f"{ox / med[k]:.2f}x" if ox else ""
             unit = "" if mode == "encode" else f" ({med[k] / b:.2f} ms/token)"
-            print(f"| {name} | {k} | {med[k]:.1f}{unit} | {min(v):.1f}..{max(v):.1f} | {len(v)} | {r1} | {r2} |")
+            # conservative (fp32) against the fp32 native peers, aggressive (int8) against the int8 ones.
+            same = {"kpt-conservative": ("ctranslate2-float32", "llama.cpp-f32"),
+                    "kpt-aggressive": ("ctranslate2-int8", "llama.cpp-q8_0")}.get(k, ())
+            r3 = ", ".join(f"{med[p] / med[k]:.2f}x {p}" for p in same if p in med)
+            print(f"| {name} | {k} | {med[k]:.1f}{unit} | {min(v):.1f}..{max(v):.1f} | {len(v)} | {r1} | {r2} | {r3} |")
         result["workloads"][name] = {"median_ms": med, "times_ms": times[name]}
     for k in kpts:
         for p, lines in k.passes.items():
