@@ -61,7 +61,8 @@ Report quantize_int8_dynamic(Graph& g) {
       const float s = amax > 0 ? amax / kMax : 1.0f;
       sc[r] = s;
       for (int64_t c = 0; c < cols; ++c) {
-        dst[r * cols + c] = static_cast<int8_t>(std::clamp(std::nearbyint(src[r * cols + c] / s), -kMax, kMax));
+        dst[r * cols + c] =
+            static_cast<int8_t>(std::clamp(std::nearbyint(src[r * cols + c] / s), -kMax, kMax));
       }
     }
     Node& m = g.mutable_nodes()[i];
@@ -71,9 +72,10 @@ Report quantize_int8_dynamic(Graph& g) {
     ++n_quantized;
   }
   if (n_quantized == 0) return {};
-  return {fmt::format("int8 compute (encoder) for {} linears: weights int8 per output channel in [-{}, {}], "
-                      "activations quantized per token at run time ({:.1f} MB of f32 weights)",
-                      n_quantized, kInt8DynamicWeightMax, kInt8DynamicWeightMax, f32_bytes / 1e6)};
+  return {fmt::format(
+      "int8 compute (encoder) for {} linears: weights int8 per output channel in [-{}, {}], "
+      "activations quantized per token at run time ({:.1f} MB of f32 weights)",
+      n_quantized, kInt8DynamicWeightMax, kInt8DynamicWeightMax, f32_bytes / 1e6)};
 }
 
 }  // namespace kpt::graph::passes

@@ -21,8 +21,10 @@ namespace {
 constexpr int64_t kTileQ = 16;
 // Longest prefill the dense path takes (its score row, [hd][S] keys and [S][hd] values per thread).
 constexpr int64_t kDenseMaxKeys = 2048;
+constexpr int64_t kDenseChunk = 64;
 
-inline float* slot_ptr(float* pool, const SequenceView& s, int64_t pos, const AttentionContext& ctx) {
+inline float* slot_ptr(float* pool, const SequenceView& s, int64_t pos,
+                       const AttentionContext& ctx) {
   const int64_t block = s.block_table[pos / ctx.block_size];
   return pool + (block * ctx.block_size + pos % ctx.block_size) * ctx.n_kv_heads * ctx.head_dim;
 }
@@ -66,8 +68,8 @@ bool has_avx2() {
 // acc[0, hd) = corr * acc + sum_j p[j] v_j, with up to 32 outputs held in four registers across
 // all keys of the block (GCC left this update scalar in the AVX2 clone: perf showed it as the
 // hottest loop). hd must be a multiple of 8.
-__attribute__((target("avx2,fma"))) void pv_avx2(const float* p, const float* const* vals, int64_t n, int64_t hd,
-                                                  float corr, float* acc) {
+__attribute__((target("avx2,fma"))) void pv_avx2(const float* p, const float* const* vals,
+                                                 int64_t n, int64_t hd, float corr, float* acc) {
   const __m256 c = _mm256_set1_ps(corr);
   for (int64_t i0 = 0; i0 < hd; i0 += 32) {
     const int64_t w = std::min<int64_t>(32, hd - i0);
@@ -96,8 +98,9 @@ __attribute__((target("avx2,fma"))) void pv_avx2(const float* p, const float* co
 // key row r may see and -inf otherwise. N > 0 fixes n at compile time (the cache's 16-token
 // blocks), which lets the scores live in registers.
 template <int N>
-__attribute__((always_inline)) inline void tile_block_impl(const float* q, int64_t rows, int64_t group, const float* kt, const float* const* vals,
-                            const float* bias, int64_t n_rt, int64_t hd, float scale, float* m, float* l, float* acc) {
+__attribute__((always_inline)) inline void tile_block_impl(
+    const float* q, int64_t rows, int64_t group, const float* kt, const float* const* vals,
+    const float* bias, int64_t n_rt, int64_t hd, float scale, float* m, float* l, float* acc) {
   constexpr int64_t kMaxKeys = 64;
   const int64_t n = N > 0 ? N : n_rt;
   alignas(32) float s[kMaxKeys];
@@ -117,7 +120,8 @@ __attribute__((always_inline)) inline void tile_block_impl(const float* q, int64
     for (int64_t j = 0; j < n; ++j) bmax = std::max(bmax, s[j]);
     if (bmax == -std::numeric_limits<float>::infinity()) continue;  // nothing visible in this block
     const float m_new = std::max(m[r], bmax);
-    const float corr = m[r] == -std::numeric_limits<float>::infinity() ? 0.0f : exp_neg(m[r] - m_new);
+    const float corr =
+        m[r] == -std::numeric_limits<float>::infinity() ? 0.0f : exp_neg(m[r] - m_new);
     float psum = 0;
 #pragma omp simd reduction(+ : psum)
     for (int64_t j = 0; j < n; ++j) {
@@ -146,15 +150,14 @@ __attribute__((always_inline)) inline void tile_block_impl(const float* q, int64
 }
 
 __attribute__((target_clones("arch=x86-64-v3", "default"))) void tile_block(
-    const float* q, int64_t rows, int64_t group, const float* kt, const float* const* vals, const float* bias,
-    int64_t n, int64_t hd, float scale, float* m, float* l, float* acc) {
+    const float* q, int64_t rows, int64_t group, const float* kt, const float* const* vals,
+    const float* bias, int64_t n, int64_t hd, float scale, float* m, float* l, float* acc) {
   if (n == 16) {
     tile_block_impl<16>(q, rows, group, kt, vals, bias, n, hd, scale, m, l, acc);
   } else {
     tile_block_impl<0>(q, rows, group, kt, vals, bias, n, hd, scale, m, l, acc);
   }
 }
-
 
 // exp for 8 lanes (same polynomial as exp_neg), for the dense prefill path.
 __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
@@ -169,7 +172,8 @@ __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
   p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402264791363012e-1f));
   p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931472028550421e-1f));
   p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fi), _mm256_set1_epi32(127)), 23);
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fi), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
@@ -190,8 +194,9 @@ __attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
 // One query row against all its keys at once (the whole row of scores fits in L1, so no online
 // rescaling): q [hd] pre-scaled, kt [hd][ld] keys transposed, vm [n][hd] values, bias [n8]: 0 for
 // a visible key, -inf otherwise, n8 = n rounded up to 8 (kt and bias are padded). s: scratch [n8].
-__attribute__((target("avx2,fma"))) void dense_row(const float* q, const float* kt, int64_t ld, const float* vm,
-                                                    const float* bias, int64_t n, int64_t hd, float* s, float* out) {
+__attribute__((target("avx2,fma"))) void dense_row(const float* q, const float* kt, int64_t ld,
+                                                   const float* vm, const float* bias, int64_t n,
+                                                   int64_t hd, float* s, float* out) {
   const int64_t n8 = (n + 7) / 8 * 8;
   // Scores: eight (then four) independent FMA chains, as one chain per accumulator would wait on
   // the FMA latency (4-5 cycles) instead of issuing two per cycle.
@@ -224,7 +229,8 @@ __attribute__((target("avx2,fma"))) void dense_row(const float* q, const float* 
   }
   for (; j < n8; j += 8) {
     __m256 a0 = _mm256_loadu_ps(bias + j);
-    for (int64_t i = 0; i < hd; ++i) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + i), _mm256_loadu_ps(kt + i * ld + j), a0);
+    for (int64_t i = 0; i < hd; ++i)
+      a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + i), _mm256_loadu_ps(kt + i * ld + j), a0);
     _mm256_storeu_ps(s + j, a0);
   }
   __m256 mx = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
@@ -260,7 +266,8 @@ __attribute__((target("avx2,fma"))) void dense_row(const float* q, const float* 
     }
     if (j < n) {
       const __m256 p0 = _mm256_broadcast_ss(s + j);
-      for (int k = 0; 8 * k < w; ++k) a[k] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(vm + j * hd + i0 + 8 * k), a[k]);
+      for (int k = 0; 8 * k < w; ++k)
+        a[k] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(vm + j * hd + i0 + 8 * k), a[k]);
     }
     for (int k = 0; k < 4; ++k) a[k] = _mm256_add_ps(a[k], c[k]);
     for (int k = 0; 8 * k < w; ++k) _mm256_storeu_ps(out + i0 + 8 * k, _mm256_mul_ps(a[k], inv));
@@ -272,8 +279,8 @@ __attribute__((target("avx2,fma"))) void dense_row(const float* q, const float* 
 // query row of the group computes its whole score row, softmax and P.V (dense_row). The tiled
 // path re-transposed each key block for every 16-query tile and kept 16-key online-softmax
 // state; on MiniLM (12 heads, hd 32, S 128) attention took ~35% of the forward that way.
-void attention_dense_prefill(const AttentionArgs& a, const AttentionContext& ctx, const float* cos_t,
-                             const float* sin_t) {
+void attention_dense_prefill(const AttentionArgs& a, const AttentionContext& ctx,
+                             const float* cos_t, const float* sin_t) {
   const int64_t n_kv = ctx.n_kv_heads, hd = ctx.head_dim, group = a.n_heads / n_kv, half = hd / 2;
   const int64_t S = a.seq, ld = (S + 7) / 8 * 8;
   float* kp = ctx.k_pool[static_cast<size_t>(a.layer)];
@@ -289,39 +296,50 @@ void attention_dense_prefill(const AttentionArgs& a, const AttentionContext& ctx
     rowbias.resize(static_cast<size_t>(ld));
     s.resize(static_cast<size_t>(ld));
     qrow.resize(static_cast<size_t>(hd));
-#pragma omp for collapse(2) schedule(dynamic)
+    // Work item = (sequence, KV head, chunk of kDenseChunk queries), so that a batch-1 prefill with
+    // few KV heads still spreads over the threads; each item gathers only the keys its chunk sees.
+    const int64_t n_chunks = (S + kDenseChunk - 1) / kDenseChunk;
+#pragma omp for collapse(3) schedule(dynamic)
     for (int64_t b = 0; b < a.batch; ++b) {
       for (int64_t kvh = 0; kvh < n_kv; ++kvh) {
-        const SequenceView& sv = ctx.seqs[static_cast<size_t>(b)];
-        std::fill(kt.begin(), kt.end(), 0.0f);  // padding columns [S, ld) stay 0
-        for (int64_t j = 0; j < S; ++j) {
-          const float* kj = slot_ptr(kp, sv, j, ctx) + kvh * hd;  // rotated already
-          for (int64_t i = 0; i < hd; ++i) kt[static_cast<size_t>(i * ld + j)] = kj[i];
-          std::memcpy(&vm[static_cast<size_t>(j * hd)], slot_ptr(vp, sv, j, ctx) + kvh * hd,
-                      static_cast<size_t>(hd) * sizeof(float));
-          base[static_cast<size_t>(j)] = sv.key_valid[j] != 0 ? 0.0f : -std::numeric_limits<float>::infinity();
-        }
-        for (int64_t j = S; j < ld; ++j) base[static_cast<size_t>(j)] = -std::numeric_limits<float>::infinity();
-        for (int64_t t = 0; t < S; ++t) {
-          const int64_t tok = b * S + t;
-          const int64_t n = a.causal ? t + 1 : S;  // keys this query may see (before padding)
-          const float* brow = base.data();
-          if (a.causal) {
-            const int64_t n8 = (n + 7) / 8 * 8;
-            std::copy(base.begin(), base.begin() + n8, rowbias.begin());
-            for (int64_t j = n; j < n8; ++j) rowbias[static_cast<size_t>(j)] = -std::numeric_limits<float>::infinity();
-            brow = rowbias.data();
+        for (int64_t chunk = 0; chunk < n_chunks; ++chunk) {
+          const SequenceView& sv = ctx.seqs[static_cast<size_t>(b)];
+          const int64_t t0 = chunk * kDenseChunk, t1 = std::min(S, t0 + kDenseChunk);
+          const int64_t n_keys = a.causal ? t1 : S;
+          std::fill(kt.begin(), kt.end(), 0.0f);  // padding columns stay 0
+          for (int64_t j = 0; j < n_keys; ++j) {
+            const float* kj = slot_ptr(kp, sv, j, ctx) + kvh * hd;  // rotated already
+            for (int64_t i = 0; i < hd; ++i) kt[static_cast<size_t>(i * ld + j)] = kj[i];
+            std::memcpy(&vm[static_cast<size_t>(j * hd)], slot_ptr(vp, sv, j, ctx) + kvh * hd,
+                        static_cast<size_t>(hd) * sizeof(float));
+            base[static_cast<size_t>(j)] =
+                sv.key_valid[j] != 0 ? 0.0f : -std::numeric_limits<float>::infinity();
           }
-          for (int64_t g = 0; g < group; ++g) {
-            const int64_t h = kvh * group + g;
-            const float* src = a.q + tok * a.q_stride + h * hd;
-            if (cos_t != nullptr) {
-              rotate(src, cos_t + tok * half, sin_t + tok * half, hd, qrow.data());
-            } else {
-              std::copy(src, src + hd, qrow.begin());
+          for (int64_t j = n_keys; j < ld; ++j)
+            base[static_cast<size_t>(j)] = -std::numeric_limits<float>::infinity();
+          for (int64_t t = t0; t < t1; ++t) {
+            const int64_t tok = b * S + t;
+            const int64_t n = a.causal ? t + 1 : S;  // keys this query may see (before padding)
+            const float* brow = base.data();
+            if (a.causal) {
+              const int64_t n8 = (n + 7) / 8 * 8;
+              std::copy(base.begin(), base.begin() + n8, rowbias.begin());
+              for (int64_t j = n; j < n8; ++j)
+                rowbias[static_cast<size_t>(j)] = -std::numeric_limits<float>::infinity();
+              brow = rowbias.data();
             }
-            for (int64_t i = 0; i < hd; ++i) qrow[static_cast<size_t>(i)] *= scale;
-            dense_row(qrow.data(), kt.data(), ld, vm.data(), brow, n, hd, s.data(), a.out + (tok * a.n_heads + h) * hd);
+            for (int64_t g = 0; g < group; ++g) {
+              const int64_t h = kvh * group + g;
+              const float* src = a.q + tok * a.q_stride + h * hd;
+              if (cos_t != nullptr) {
+                rotate(src, cos_t + tok * half, sin_t + tok * half, hd, qrow.data());
+              } else {
+                std::copy(src, src + hd, qrow.begin());
+              }
+              for (int64_t i = 0; i < hd; ++i) qrow[static_cast<size_t>(i)] *= scale;
+              dense_row(qrow.data(), kt.data(), ld, vm.data(), brow, n, hd, s.data(),
+                        a.out + (tok * a.n_heads + h) * hd);
+            }
           }
         }
       }
@@ -364,11 +382,13 @@ void attention_tiled(const AttentionArgs& a, const AttentionContext& ctx) {
     for (int64_t h = 0; h < n_kv; ++h) {
       const float* ks = a.k + t * a.kv_stride + h * hd;
       if (rope) {
-        rotate(ks, &cos_t[static_cast<size_t>(t * half)], &sin_t[static_cast<size_t>(t * half)], hd, kd + h * hd);
+        rotate(ks, &cos_t[static_cast<size_t>(t * half)], &sin_t[static_cast<size_t>(t * half)], hd,
+               kd + h * hd);
       } else {
         std::memcpy(kd + h * hd, ks, static_cast<size_t>(hd) * sizeof(float));
       }
-      std::memcpy(vd + h * hd, a.v + t * a.kv_stride + h * hd, static_cast<size_t>(hd) * sizeof(float));
+      std::memcpy(vd + h * hd, a.v + t * a.kv_stride + h * hd,
+                  static_cast<size_t>(hd) * sizeof(float));
     }
   }
 
@@ -385,11 +405,13 @@ void attention_tiled(const AttentionArgs& a, const AttentionContext& ctx) {
 #pragma omp parallel
   {
     const int64_t rows_max = kTileQ * group;
-    std::vector<float> qbuf(static_cast<size_t>(rows_max * hd)), acc(static_cast<size_t>(rows_max * hd));
+    std::vector<float> qbuf(static_cast<size_t>(rows_max * hd)),
+        acc(static_cast<size_t>(rows_max * hd));
     std::vector<float> m(static_cast<size_t>(rows_max)), l(static_cast<size_t>(rows_max));
     std::vector<const float*> vals(static_cast<size_t>(bs));
-    std::vector<float> vis(static_cast<size_t>(kTileQ * 64));  // [token in tile][key in block]: 0 or -inf
-    std::vector<float> kt(static_cast<size_t>(hd * bs));           // block keys transposed [hd][n]
+    std::vector<float> vis(
+        static_cast<size_t>(kTileQ * 64));  // [token in tile][key in block]: 0 or -inf
+    std::vector<float> kt(static_cast<size_t>(hd * bs));  // block keys transposed [hd][n]
 #pragma omp for collapse(3) schedule(dynamic)
     for (int64_t b = 0; b < a.batch; ++b) {
       for (int64_t kvh = 0; kvh < n_kv; ++kvh) {
@@ -404,7 +426,8 @@ void attention_tiled(const AttentionArgs& a, const AttentionContext& ctx) {
               const float* src = a.q + tok * a.q_stride + (kvh * group + g) * hd;
               float* dst = &qbuf[static_cast<size_t>(((t - t0) * group + g) * hd)];
               if (rope) {
-                rotate(src, &cos_t[static_cast<size_t>(tok * half)], &sin_t[static_cast<size_t>(tok * half)], hd, dst);
+                rotate(src, &cos_t[static_cast<size_t>(tok * half)],
+                       &sin_t[static_cast<size_t>(tok * half)], hd, dst);
               } else {
                 std::memcpy(dst, src, static_cast<size_t>(hd) * sizeof(float));
               }
@@ -431,18 +454,20 @@ void attention_tiled(const AttentionArgs& a, const AttentionContext& ctx) {
                 bool ok = sv.key_valid[j] != 0;
                 if (a.causal && j > qpos) ok = false;
                 if (a.window > 0 && qpos - j >= a.window) ok = false;
-                vis[static_cast<size_t>((t - t0) * 64 + (j - j0))] = ok ? 0.0f : -std::numeric_limits<float>::infinity();
+                vis[static_cast<size_t>((t - t0) * 64 + (j - j0))] =
+                    ok ? 0.0f : -std::numeric_limits<float>::infinity();
               }
             }
-            tile_block(qbuf.data(), rows, group, kt.data(), vals.data(), vis.data(), n, hd, scale, m.data(), l.data(),
-                       acc.data());
+            tile_block(qbuf.data(), rows, group, kt.data(), vals.data(), vis.data(), n, hd, scale,
+                       m.data(), l.data(), acc.data());
           }
           for (int64_t t = t0; t < t1; ++t) {
             for (int64_t g = 0; g < group; ++g) {
               const int64_t r = (t - t0) * group + g;
               float* o = a.out + ((b * a.seq + t) * a.n_heads + kvh * group + g) * hd;
               const float li = l[static_cast<size_t>(r)];
-              const float inv = li > 0 ? 1.0f / li : 0.0f;  // no visible key: zeros, as the reference
+              const float inv =
+                  li > 0 ? 1.0f / li : 0.0f;  // no visible key: zeros, as the reference
               for (int64_t i = 0; i < hd; ++i) o[i] = acc[static_cast<size_t>(r * hd + i)] * inv;
             }
           }

@@ -20,15 +20,16 @@ constexpr int kInt8WeightMax = 63;
 
 // Per-row asymmetric quantization of x [rows, n]: x[r, i] ~= scale[r] * (q[r, i] - zp[r]),
 // q in [0, 255]; the range always contains 0 so zeros (padding) stay exact.
-void quantize_rows_u8(const float* x, int64_t rows, int64_t n, uint8_t* q, float* scale, int32_t* zp);
+void quantize_rows_u8(const float* x, int64_t rows, int64_t n, uint8_t* q, float* scale,
+                      int32_t* zp);
 
 class OnednnLinearInt8 {
  public:
-  // wq [n_out, n_in] int8 in [-kInt8WeightMax, kInt8WeightMax] with w[o, i] ~= w_scale[o] * wq[o, i];
-  // bias [n_out] or null; act: graph::OpKind code of an activation or -1. wq is repacked at
+  // wq [n_out, n_in] int8 in [-kInt8WeightMax, kInt8WeightMax] with w[o, i] ~= w_scale[o] * wq[o,
+  // i]; bias [n_out] or null; act: graph::OpKind code of an activation or -1. wq is repacked at
   // construction and not used afterwards; w_scale must outlive this object (the bias is copied).
-  OnednnLinearInt8(const int8_t* wq, const float* w_scale, int64_t n_out, int64_t n_in, const float* bias, int64_t act,
-                   bool residual);
+  OnednnLinearInt8(const int8_t* wq, const float* w_scale, int64_t n_out, int64_t n_in,
+                   const float* bias, int64_t act, bool residual);
   ~OnednnLinearInt8();
   OnednnLinearInt8(const OnednnLinearInt8&) = delete;
   OnednnLinearInt8& operator=(const OnednnLinearInt8&) = delete;
@@ -44,7 +45,8 @@ class OnednnLinearInt8 {
 
 // Reference twin: the same quantization of x, int32 dot products in plain loops, reference
 // activations (std::erf, std::tanh, std::exp).
-void linear_int8_dynamic_reference(const float* x, int64_t rows, int64_t n_in, const int8_t* wq, const float* w_scale,
-                                   const float* bias, int64_t act, const float* residual, int64_t n_out, float* out);
+void linear_int8_dynamic_reference(const float* x, int64_t rows, int64_t n_in, const int8_t* wq,
+                                   const float* w_scale, const float* bias, int64_t act,
+                                   const float* residual, int64_t n_out, float* out);
 
 }  // namespace kpt::cpu::fast
