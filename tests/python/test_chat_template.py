@@ -266,3 +266,69 @@ def test_mutated_templates_never_crash(binary, tmp_path):
             src = "".join(chars)
         path.write_text(src)
         cpp_render(path, TOOL_CONVERSATION, True, {"bos_token": "<s>", "eos_token": "</s>"}, {"tools": [WEATHER_TOOL]})
+
+
+# ---- random expressions ----------------------------------------------------------------------
+
+EXPR_CONTEXT = {
+    "d": {"x": 1, "items": 5, "s": "héllo", "n": None, "l": [1, 2]}, "l": [3, 1, 2], "s": "Hello World", "n": None,
+    "f": 1.5, "e": [], "u": "日本語テキスト", "t": True, "z": 0, "neg": -7, "big": 123456789, "fl": [0.5, -2.25, 1e-7],
+    "strs": ["b", "A", "a", "c"], "msgs": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],
+}
+_ATOMS = ["1", "0", "-3", "2.5", "0.1", "1e3", "'ab'", "'Hé llo'", "''", "' x '", "none", "true", "false", "[1, 2, 3]",
+          "[]", "{'a': 1, 'b': [2]}", "(1, 'x')", "d", "l", "s", "n", "f", "e", "u", "t", "z", "neg", "big", "fl", "strs",
+          "msgs", "undefined_var", "d.x", "d.s", "d.l", "msgs[0]", "msgs[1].role", "d['items']", "l[-1]", "s[1:4]",
+          "s[::-1]", "u[2]", "l[5]", "u[-3:]", "strs[::2]", "fl[1]"]
+_OPS = ["+", "-", "*", "/", "//", "%", "**", "~", "==", "!=", "<", ">", "<=", ">=", "in", "not in", "and", "or"]
+# Filters that return lists (jinja2 returns lazy generators from map/select/unique/..., whose
+# printing and error timing differ; see docs/chat_templates.md) are only used under |list/|join.
+_FILTERS = ["length", "upper", "lower", "first", "last", "join", "join(', ')", "sort", "list", "tojson",
+            "tojson(indent=2)", "string", "int", "float", "abs", "round", "round(1)", "trim", "default('D')",
+            "default('D', true)", "sum", "max", "min", "capitalize", "title", "dictsort", "count", "e", "wordcount",
+            "select('odd')|list", "reject('none')|join('-')", "map('string')|join", "map(attribute='role')|list",
+            "selectattr('role', 'eq', 'user')|list", "unique|list", "batch(2)|list", "items|list", "reverse|join",
+            "indent(2)", "replace('l', 'L')", "center(9)", "sort(reverse=true)", "tojson(sort_keys=true)"]
+_TESTS = ["defined", "undefined", "none", "string", "number", "integer", "float", "mapping", "iterable", "sequence",
+          "boolean", "true", "false", "odd", "even", "divisibleby 2", "eq 1", "in [1, 2]", "lower", "upper"]
+_METHODS = ["strip()", "split()", "split('l')", "upper()", "lower()", "title()", "startswith('H')", "endswith('d')",
+            "replace('o', '0')", "find('o')", "count('l')", "items()", "keys()", "values()", "get('x')", "get('zz', 3)",
+            "index(1)", "capitalize()", "lstrip('H')", "format(1)", "split(none, 1)", "rstrip()"]
+
+
+def _random_expr(rng, depth=0):
+    if depth > 3 or rng.random() < 0.3:
+        return rng.choice(_ATOMS)
+    a, b = _random_expr(rng, depth + 1), _random_expr(rng, depth + 1)
+    k = rng.random()
+    if k < 0.35:
+        return f"({a} {rng.choice(_OPS)} {b})"
+    if k < 0.62:
+        return f"({a}|{rng.choice(_FILTERS)})"
+    if k < 0.75:
+        return f"({a} is {rng.choice(['', 'not '])}{rng.choice(_TESTS)})"
+    if k < 0.83:
+        return f"({a} if {b} else {_random_expr(rng, depth + 1)})"
+    if k < 0.9:
+        return f"(not {a})"
+    return f"{a}.{rng.choice(_METHODS)}"
+
+
+def test_random_expressions_match_jinja2(binary, tmp_path):
+    """Seeded random expressions over operators, filters, tests and methods: same text or both fail."""
+    env = _replica_env()
+    rng = random.Random(2024)
+    path = tmp_path / "expr.jinja"
+    mismatches = []
+    for _ in range(300):
+        src = "{{ " + _random_expr(rng) + " }}"
+        try:
+            want, want_err = env.from_string(src).render(**EXPR_CONTEXT), None
+        except Exception as e:  # noqa: BLE001
+            want, want_err = None, e
+        path.write_text(src)
+        r = subprocess.run([str(binary), str(path)], input=json.dumps(EXPR_CONTEXT).encode(), capture_output=True, timeout=30)
+        assert r.returncode in (0, 1), f"crash on {src}: {r.stderr.decode()[-1000:]}"
+        got = r.stdout.decode("utf-8") if r.returncode == 0 else None
+        if (want_err is None) != (got is not None) or (got is not None and got != want):
+            mismatches.append(f"{src}\n  python: {want!r} {want_err!r}\n  c++:    {r.stdout.decode('utf-8', 'replace')!r}")
+    assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:10])

@@ -198,6 +198,109 @@ std::string python_format(const std::string& fmt_s, CallArgs& a) {
   return out;
 }
 
+}  // namespace
+
+std::string percent_format(const std::string& f, const Value& args) {
+  // CPython: a tuple is the argument list; anything else with __getitem__ (dict, list, str is
+  // excluded) may serve %(key)s; otherwise the value is the single argument.
+  bool is_tuple = args.is_list() && args.as_list().is_tuple;
+  bool mapping_like = !is_tuple && (args.is_dict() || args.is_list());
+  std::vector<Value> positional = is_tuple ? args.as_list().items : std::vector<Value>{args};
+  size_t next = 0;
+  bool used_mapping = false;
+  std::string out;
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (f[i] != '%') {
+      out += f[i];
+      continue;
+    }
+    if (++i >= f.size()) throw_render_error("incomplete format");
+    Value arg;
+    bool have_arg = false;
+    if (f[i] == '(') {
+      size_t close = f.find(')', i);
+      if (close == std::string::npos) throw_render_error("incomplete format key");
+      if (!args.is_mapping()) throw_render_error("format requires a mapping");
+      const Value* v = args.as_dict().find(f.substr(i + 1, close - i - 1));
+      if (!v) throw_render_error(fmt::format("KeyError: '{}'", f.substr(i + 1, close - i - 1)));
+      arg = *v;
+      have_arg = used_mapping = true;
+      i = close + 1;
+    }
+    std::string flags;
+    while (i < f.size() && std::string_view("-+ #0").find(f[i]) != std::string_view::npos) flags += f[i++];
+    std::string width, precision;
+    while (i < f.size() && std::isdigit(static_cast<unsigned char>(f[i]))) width += f[i++];
+    if (i < f.size() && f[i] == '.') {
+      ++i;
+      precision = "0";
+      while (i < f.size() && std::isdigit(static_cast<unsigned char>(f[i]))) precision += f[i++];
+    }
+    if (i >= f.size()) throw_render_error("incomplete format");
+    char conv = f[i];
+    if (conv == '%') {
+      out += '%';
+      continue;
+    }
+    if (!have_arg) {
+      if (next >= positional.size()) throw_render_error("not enough arguments for format string");
+      arg = positional[next++];
+    }
+    if (width.size() > 4 || precision.size() > 4) throw_render_error("format width or precision too large");
+    std::string spec = ":";
+    bool left = flags.find('-') != std::string::npos;
+    std::string body;
+    auto num = [&](const char* type) {
+      if (!arg.is_number()) {
+        throw_render_error(fmt::format("%{} format: a real number is required, not {}", conv, arg.type_name()));
+      }
+      std::string sp = flags.find('+') != std::string::npos ? "+" : flags.find(' ') != std::string::npos ? " " : "";
+      if (flags.find('#') != std::string::npos) sp += "#";
+      if (flags.find('0') != std::string::npos && !left) sp += "0" + width;
+      if (!precision.empty()) sp += "." + std::string(precision.size() > 1 ? precision.substr(1) : "0");
+      std::string fs = "{:" + sp + type + "}";
+      if (std::string_view("dixXoc").find(type[0]) != std::string_view::npos) {
+        int64_t iv = arg.is_float() ? static_cast<int64_t>(std::trunc(arg.as_float()))
+                                    : arg.is_bool() ? int64_t{arg.as_bool()} : arg.as_int();
+        if (type[0] == 'c') return utf8_encode({static_cast<uint32_t>(iv)}, 0, 1);
+        std::string fs2 = "{:" + sp.substr(0, sp.find('.')) + (type[0] == 'i' ? std::string("d") : std::string(type)) + "}";
+        return fmt::format(fmt::runtime(fs2), iv);
+      }
+      std::string r = fmt::format(fmt::runtime(precision.empty() ? "{:" + sp + ".6" + type + "}" : fs), arg.to_double());
+      return r;
+    };
+    switch (conv) {
+      case 's': body = arg.str(); break;
+      case 'r': body = arg.repr(); break;
+      case 'd': case 'i': case 'u': body = num("d"); break;
+      case 'f': case 'F': body = num("f"); break;
+      case 'e': body = num("e"); break;
+      case 'E': body = num("E"); break;
+      case 'g': body = num("g"); break;
+      case 'G': body = num("G"); break;
+      case 'x': body = num("x"); break;
+      case 'X': body = num("X"); break;
+      case 'o': body = num("o"); break;
+      case 'c': body = arg.is_string() ? arg.as_string() : num("c"); break;
+      default: throw_render_error(fmt::format("unsupported format character '{}'", conv));
+    }
+    if ((conv == 's' || conv == 'r') && !precision.empty()) {
+      std::vector<uint32_t> cps = utf8_decode(body);
+      body = utf8_encode(cps, 0, std::stoul(precision.size() > 1 ? precision.substr(1) : "0"));
+    }
+    size_t w = width.empty() ? 0 : std::stoul(width);
+    size_t len = utf8_length(body);
+    if (len < w) body = left ? body + std::string(w - len, ' ') : std::string(w - len, ' ') + body;
+    out += body;
+  }
+  if (!used_mapping && !mapping_like && next < positional.size()) {
+    throw_render_error("not all arguments converted during string formatting");
+  }
+  return out;
+}
+
+namespace {
+
 Value string_method(const std::string& s, const std::string& name) {
   using A = CallArgs;
   auto mk = [&](auto fn) { return bound("str." + name, [s, fn](A& a) { return fn(s, a); }); };
@@ -342,7 +445,9 @@ Value dict_method(const Value& obj, const std::string& name) {
         if (mode == 1) out.emplace_back(k);
         if (mode == 2) out.push_back(v);
       }
-      return Value::list(std::move(out));
+      Value view = Value::list(std::move(out));
+      view.as_list().view = mode == 0 ? "dict_items" : mode == 1 ? "dict_keys" : "dict_values";
+      return view;
     });
   }
   if (name == "get") {
@@ -420,6 +525,7 @@ Value get_item(const Value& obj, const Value& key) {
   if ((obj.is_list() || obj.is_string()) && (key.is_int() || key.is_bool())) {
     int64_t i = key.is_bool() ? key.as_bool() : key.as_int();
     if (obj.is_list()) {
+      if (obj.as_list().view) return Value::undefined(fmt::format("'{}' object is not subscriptable", obj.type_name()));
       const auto n = static_cast<int64_t>(obj.as_list().items.size());
       if (i < 0) i += n;
       if (i < 0 || i >= n) return Value::undefined(fmt::format("'{} object' has no element {}", obj.type_name(), key.repr()));
@@ -452,7 +558,7 @@ Value slice_value(const Value& obj, const Value& start_v, const Value& stop_v, c
   if (obj.is_string()) {
     cps = utf8_decode(obj.as_string());
     n = static_cast<int64_t>(cps.size());
-  } else if (obj.is_list()) {
+  } else if (obj.is_list() && !obj.as_list().view) {
     n = static_cast<int64_t>(obj.as_list().items.size());
   } else {
     throw_render_error(fmt::format("'{}' object is not subscriptable", obj.type_name()));

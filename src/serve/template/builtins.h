@@ -22,6 +22,10 @@ Value get_item(const Value& obj, const Value& key);
 // Python slicing of list/tuple/str.
 Value slice_value(const Value& obj, const Value& start, const Value& stop, const Value& step);
 
+// Python's `format % args` (printf-style): %s %r %d %i %f %F %e %E %g %G %x %X %o %c %% with
+// flags, width, precision and %(key)s; a tuple supplies positional arguments, a dict keys.
+std::string percent_format(const std::string& format, const Value& args);
+
 // Python's iter(): list items, dict keys, string characters; undefined iterates as empty.
 std::vector<Value> iterate(const Value& v);
 

@@ -84,7 +84,7 @@ Value f_center(const Value& v, A& a) {
   if (width <= len) return Value(s);
   int64_t total = width - len;
   // CPython str.center: the extra space goes left when the string length is odd.
-  int64_t left = total / 2 + (total & len & 1);
+  int64_t left = total / 2 + (total & width & 1);
   return Value(std::string(static_cast<size_t>(left), ' ') + s +
                std::string(static_cast<size_t>(total - left), ' '));
 }
@@ -142,6 +142,7 @@ Value f_last(const Value& v, A& a) {
 }
 Value f_float(const Value& v, A& a) {
   ArgReader ar(a, "float", {"default"});
+  if (v.is_undefined()) throw_render_error(v.as_undefined().hint);
   if (v.is_number()) return Value(v.to_double());
   if (v.is_string()) {
     const std::string& s = v.as_string();
@@ -176,12 +177,27 @@ Value f_int(const Value& v, A& a) {
   }
   return ar.get(0, Value(0));
 }
+Value f_format(const Value& v, A& a) {
+  // jinja2: value % (kwargs or args).
+  if (!a.positional.empty() && !a.keyword.empty()) {
+    throw_render_error("format: can't handle positional and keyword arguments at the same time");
+  }
+  if (!a.keyword.empty()) {
+    auto d = std::make_shared<Dict>();
+    d->items = a.keyword;
+    return Value(percent_format(v.str(), Value(std::move(d))));
+  }
+  return Value(percent_format(v.str(), Value::list(a.positional, true)));
+}
 Value f_indent(const Value& v, A& a) {
   ArgReader ar(a, "indent", {"width", "first", "blank"});
   Value w = ar.get(0, Value(4));
   std::string pad = w.is_string() ? w.as_string() : std::string(static_cast<size_t>(std::max<int64_t>(w.as_int(), 0)), ' ');
   bool first = ar.get(1, Value(false)).truthy();
   bool blank = ar.get(2, Value(false)).truthy();
+  if (!v.is_string() && !v.is_undefined()) {
+    throw_render_error(fmt::format("indent: expected a string, got {}", v.type_name()));
+  }
   std::string s = v.str();
   std::string out;
   size_t start = 0;
@@ -234,6 +250,7 @@ Value f_upper(const Value& v, A& a) {
 }
 Value f_map(const Value& v, A& a) {
   std::vector<Value> out;
+  if (!v.truthy()) return Value::list();  // jinja2 yields nothing for falsy input (0, none, false)
   Value attribute;
   Value fallback;
   bool has_default = false;
@@ -299,6 +316,7 @@ Value select_impl(const Value& v, A& a, bool by_attr, bool keep) {
     if (!test) throw_render_error(fmt::format("no test named '{}'", name));
   }
   std::vector<Value> out;
+  if (!v.truthy()) return Value::list();  // jinja2 yields nothing for falsy input (0, none, false)
   for (const Value& x : iterate(v)) {
     Value probe = by_attr ? get_path(x, attr) : x;
     CallArgs rest;
@@ -341,7 +359,11 @@ Value f_round(const Value& v, A& a) {
   if (!v.is_number()) throw_render_error(fmt::format("round: expected a number, got {}", v.type_name()));
   double x = v.to_double();
   double scale = std::pow(10.0, static_cast<double>(precision));
-  if (method == "common") return Value(std::nearbyint(x * scale) / scale);  // half to even, like round()
+  if (method == "common") {
+    // Python's round(): an int stays an int; floats round half to even.
+    if (!v.is_float() && precision >= 0) return v.is_bool() ? Value(int64_t{v.as_bool()}) : v;
+    return Value(std::nearbyint(x * scale) / scale);
+  }
   if (method == "ceil") return Value(std::ceil(x * scale) / scale);
   if (method == "floor") return Value(std::floor(x * scale) / scale);
   throw_render_error("round: method must be 'common', 'ceil' or 'floor'");
@@ -402,6 +424,23 @@ Value f_tojson(const Value& v, A& a) {
   if (!indent.is_int()) throw_render_error("tojson: indent must be an integer or a string");
   return Value(v.to_json(ensure_ascii, static_cast<int>(std::clamp<int64_t>(indent.as_int(), 0, 64)), sort_keys));
 }
+Value f_truncate(const Value& v, A& a) {
+  ArgReader ar(a, "truncate", {"length", "killwords", "end", "leeway"});
+  std::vector<uint32_t> cps = utf8_decode(v.str());
+  int64_t length = ar.get(0, Value(255)).as_int();
+  bool killwords = ar.get(1, Value(false)).truthy();
+  std::string end = ar.get(2, Value("...")).str();
+  int64_t leeway = ar.get(3, Value(5)).as_int();  // jinja2's default policy truncate.leeway
+  auto end_len = static_cast<int64_t>(utf8_length(end));
+  if (length < end_len) throw_render_error(fmt::format("expected length >= {}, got {}", end_len, length));
+  if (leeway < 0) throw_render_error(fmt::format("expected leeway >= 0, got {}", leeway));
+  if (static_cast<int64_t>(cps.size()) <= length + leeway) return Value(v.str());
+  std::string head = utf8_encode(cps, 0, static_cast<size_t>(length - end_len));
+  if (killwords) return Value(head + end);
+  size_t space = head.rfind(' ');
+  if (space != std::string::npos) head.resize(space);
+  return Value(head + end);
+}
 Value f_trim(const Value& v, A& a) {
   ArgReader ar(a, "trim", {"chars"});
   CallArgs inner;
@@ -441,7 +480,7 @@ const std::map<std::string, FilterFn>& filters() {
       {"capitalize", f_capitalize}, {"center", f_center}, {"count", f_length},
       {"d", f_default},         {"default", f_default},   {"dictsort", f_dictsort},
       {"e", f_escape},          {"escape", f_escape},     {"first", f_first},
-      {"float", f_float},       {"forceescape", f_escape}, {"indent", f_indent},
+      {"float", f_float},       {"forceescape", f_escape}, {"format", f_format}, {"indent", f_indent},
       {"int", f_int},           {"items", f_items},       {"join", f_join},
       {"last", f_last},         {"length", f_length},     {"list", f_list},
       {"lower", f_lower},       {"map", f_map},           {"max", f_max},
@@ -449,7 +488,7 @@ const std::map<std::string, FilterFn>& filters() {
       {"replace", f_replace},   {"reverse", f_reverse},   {"round", f_round},
       {"safe", f_safe},         {"select", f_select},     {"selectattr", f_selectattr},
       {"sort", f_sort},         {"string", f_string},     {"sum", f_sum},
-      {"title", f_title},       {"tojson", f_tojson},     {"trim", f_trim},
+      {"title", f_title},       {"tojson", f_tojson},     {"trim", f_trim}, {"truncate", f_truncate},
       {"unique", f_unique},     {"upper", f_upper},       {"wordcount", f_wordcount},
   };
   return kFilters;
@@ -482,29 +521,43 @@ bool t_iterable(const Value& v, A& a) {
   return no_args(a, "iterable") && (v.is_undefined() || v.is_string() || v.is_list() || v.is_mapping());
 }
 bool t_sequence(const Value& v, A& a) {
-  return no_args(a, "sequence") && (v.is_string() || v.is_list() || v.is_mapping());
+  return no_args(a, "sequence") && (v.is_string() || (v.is_list() && !v.as_list().view) || v.is_mapping());
 }
 bool t_callable(const Value& v, A& a) { return no_args(a, "callable") && v.is_function(); }
 bool t_escaped(const Value& v, A& a) { return no_args(a, "escaped") && false; }
-bool t_lower(const Value& v, A& a) {
-  return no_args(a, "lower") && v.is_string() && v.as_string() == to_lower(v.as_string());
+// jinja2: str(value).islower() / isupper(), the str methods' semantics.
+bool str_predicate(const Value& v, const char* method) {
+  CallArgs none;
+  return get_attribute(Value(v.str()), method).as_function().call(none).truthy();
 }
-bool t_upper(const Value& v, A& a) {
-  return no_args(a, "upper") && v.is_string() && v.as_string() == to_upper(v.as_string());
+bool t_lower(const Value& v, A& a) { return no_args(a, "lower") && str_predicate(v, "islower"); }
+bool t_upper(const Value& v, A& a) { return no_args(a, "upper") && str_predicate(v, "isupper"); }
+// value % divisor with Python semantics for ints and floats (odd/even/divisibleby accept both).
+double py_mod(const Value& v, const Value& divisor, const char* test) {
+  if (!v.is_number() || !divisor.is_number()) {
+    throw_render_error(fmt::format("test '{}': unsupported operand type(s) for %: '{}' and '{}'", test,
+                                   v.type_name(), divisor.type_name()));
+  }
+  double y = divisor.to_double();
+  if (y == 0) throw_render_error("integer division or modulo by zero");
+  if (!v.is_float() && !divisor.is_float()) {
+    int64_t a = v.is_bool() ? v.as_bool() : v.as_int();
+    int64_t b = divisor.is_bool() ? divisor.as_bool() : divisor.as_int();
+    if (b == -1) return 0;
+    int64_t r = a % b;
+    if (r != 0 && ((r < 0) != (b < 0))) r += b;
+    return static_cast<double>(r);
+  }
+  double r = std::fmod(v.to_double(), y);
+  if (r != 0 && ((r < 0) != (y < 0))) r += y;
+  return r;
 }
-int64_t need_int(const Value& v, const char* test) {
-  if (v.is_int()) return v.as_int();
-  if (v.is_bool()) return v.as_bool();
-  throw_render_error(fmt::format("test '{}' needs an integer, got {}", test, v.type_name()));
-}
-bool t_odd(const Value& v, A& a) { return no_args(a, "odd") && need_int(v, "odd") % 2 != 0; }
-bool t_even(const Value& v, A& a) { return no_args(a, "even") && need_int(v, "even") % 2 == 0; }
+bool t_odd(const Value& v, A& a) { return no_args(a, "odd") && py_mod(v, Value(2), "odd") == 1; }
+bool t_even(const Value& v, A& a) { return no_args(a, "even") && py_mod(v, Value(2), "even") == 0; }
 bool t_divisibleby(const Value& v, A& a) {
   Value n;
   one_arg(a, "divisibleby", n);
-  int64_t d = need_int(n, "divisibleby");
-  if (d == 0) throw_render_error("integer division or modulo by zero");
-  return need_int(v, "divisibleby") % d == 0;
+  return py_mod(v, n, "divisibleby") == 0;
 }
 bool t_eq(const Value& v, A& a) {
   Value o;

@@ -480,7 +480,7 @@ class Renderer {
       return Value::list(std::move(items), seq->as_list().is_tuple);
     }
     if (!nums) {
-      if (op == "%" && a.is_string()) throw_render_error("printf-style '%' string formatting is not supported");
+      if (op == "%" && a.is_string()) return Value(percent_format(a.as_string(), b));
       return unsupported();
     }
     if (op == "/") {

@@ -105,7 +105,7 @@ const char* Value::type_name() const {
   if (is_int()) return "int";
   if (is_float()) return "float";
   if (is_string()) return "str";
-  if (is_list()) return as_list().is_tuple ? "tuple" : "list";
+  if (is_list()) return as_list().view ? as_list().view : as_list().is_tuple ? "tuple" : "list";
   if (is_dict()) return as_dict().is_namespace ? "Namespace" : "dict";
   return "function";
 }
@@ -261,7 +261,7 @@ void to_json_impl(std::string& out, const Value& v, bool ensure_ascii, const std
     out += json_float(v.as_float());
   } else if (v.is_string()) {
     json_string(out, v.as_string(), ensure_ascii);
-  } else if (v.is_list()) {
+  } else if (v.is_list() && !v.as_list().view) {
     const auto& items = v.as_list().items;
     if (items.empty()) {
       out += "[]";
@@ -319,13 +319,13 @@ std::string Value::repr() const {
   if (is_string()) return repr_string(as_string());
   if (is_list()) {
     const List& l = as_list();
-    std::string out = l.is_tuple ? "(" : "[";
+    std::string out = l.view ? std::string(l.view) + "([" : l.is_tuple ? "(" : "[";
     for (size_t i = 0; i < l.items.size(); ++i) {
       if (i > 0) out += ", ";
       out += l.items[i].repr();
     }
     if (l.is_tuple && l.items.size() == 1) out += ',';
-    out += l.is_tuple ? ")" : "]";
+    out += l.view ? "])" : l.is_tuple ? ")" : "]";
     return out;
   }
   if (is_dict()) {
@@ -372,6 +372,8 @@ bool values_equal(const Value& a, const Value& b) {
     const List& x = a.as_list();
     const List& y = b.as_list();
     if (x.is_tuple != y.is_tuple || x.items.size() != y.items.size()) return false;
+    if ((x.view == nullptr) != (y.view == nullptr)) return false;
+    if (x.view && std::string_view(x.view) != y.view) return false;
     for (size_t i = 0; i < x.items.size(); ++i) {
       if (!values_equal(x.items[i], y.items[i])) return false;
     }

@@ -22,6 +22,9 @@ class Value;
 struct List {
   std::vector<Value> items;
   bool is_tuple = false;
+  // "dict_items", "dict_keys" or "dict_values" for what dict.items()/keys()/values() return:
+  // printed like CPython's views, not subscriptable, not JSON-serializable.
+  const char* view = nullptr;
 };
 
 // An insertion-ordered mapping with string keys (JSON objects, dict literals, namespace()).

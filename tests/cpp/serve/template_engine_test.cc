@@ -225,8 +225,18 @@ TEST(JinjaMethods, StringDictListMethods) {
                    "{{ 'abc'.lstrip('a') }}{{ 'abc'.rstrip('c') }}"),
             "HELLOhelloHello worldabcab");
   EXPECT_EQ(render("{{ d.items() }}{{ d.keys()|list }}{{ d.values()|list }}{{ d.get('x') }}{{ d.get('zz') }}{{ d.get('zz', 7) }}"),
-            "[('x', 1), ('items', 5), ('s', 'héllo')]['x', 'items', 's'][1, 5, 'héllo']1None7");
+            "dict_items([('x', 1), ('items', 5), ('s', 'héllo')])['x', 'items', 's'][1, 5, 'héllo']1None7");
   EXPECT_EQ(render("{{ l.index(2) }}{{ l.count(3) }}"), "21");
+}
+
+TEST(JinjaMethods, PercentFormattingAndFormatFilter) {
+  EXPECT_EQ(render("{{ '%5.2f|%-6d|%06.1f|%+d|% d' % (3.14159, 42, 2.5, 5, 7) }}"), " 3.14|42    |0002.5|+5| 7");
+  EXPECT_EQ(render("{{ '%(x)s and %(s)r' % d }}|{{ '%x %X %o %#x' % (255, 255, 8, 255) }}|{{ '100%%' % () }}"),
+            "1 and 'héllo'|ff FF 10 0xff|100%");
+  EXPECT_EQ(render("{{ '%s-%s'|format(1, 'a') }}{{ '%(a)s'|format(a=2) }}{{ 'abc' % l }}{{ '%.1s|%5s|' % (s, 'ab') }}"),
+            "1-a2abcH|   ab|");
+  EXPECT_EQ(render("{{ 'Hello World'|truncate(9) }}|{{ 'Hello World'|truncate(9, true) }}|{{ 'Hello World'|truncate(7, false, '..', 0) }}"),
+            "Hello World|Hello World|Hello..");
 }
 
 TEST(JinjaGlobals, RangeDictNamespace) {
