@@ -44,6 +44,21 @@ def ids_row(n, vocab, seed):
     return row
 
 
+def read_bandwidth_gbs():
+    """Single-thread streaming read of 512 MiB (numpy max, best of 3): roughly the ceiling for a batch-1
+    decode step, which reads every weight once."""
+    import numpy as np
+    a = np.ones(128 << 20, dtype=np.float32)
+    best = min(_timed(a.max) for _ in range(3))
+    return a.nbytes / best / 1e9
+
+
+def _timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def prepare_models():
     import torch
     from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
@@ -172,11 +187,13 @@ class Ort:
 
 
 class Kpt:
-    def __init__(self, build, level, threads):
+    def __init__(self, build, level, threads, int8_compute=False):
         self.env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        if int8_compute:  # opt-in int8 GEMMs for encoders (outside the cosine budget on MiniLM)
+            self.env["KPT_INT8_COMPUTE"] = "1"
         self.bin = ROOT / build / "tests" / "cpp" / "cpu" / "kpt_cpu_bench"
         self.level = level
-        self.name = f"kpt-{level}"
+        self.name = f"kpt-{level}" + ("-int8compute" if int8_compute else "")
         self.passes = {}
 
     def _run(self, path, mode, a, b, reps):
@@ -201,6 +218,8 @@ def main():
     ap.add_argument("--levels", default="conservative,aggressive")
     ap.add_argument("--only", default="", help="comma-separated workload names to run")
     ap.add_argument("--json", default="")
+    ap.add_argument("--int8-compute", action="store_true",
+                    help="also run encoders with KPT_INT8_COMPUTE=1 (opt-in int8 GEMMs, see docs/levels.md)")
     ap.add_argument("--peers", default="pytorch,onnxruntime,ctranslate2,llama.cpp",
                     help="comma-separated subset of pytorch,onnxruntime,ctranslate2,llama.cpp")
     ap.add_argument("--threads", type=int, default=os.cpu_count(),
@@ -214,6 +233,8 @@ def main():
     lcpp = [native.LlamaCpp(CACHE, args.threads, k) for k in ("F32", "Q8_0")] if "llama.cpp" in peers else []
     kpts = [Kpt(args.build, l, args.threads) for l in args.levels.split(",")]
     enc = torch_e + ort_e + ct2 + kpts
+    if args.int8_compute:
+        enc = enc + [Kpt(args.build, "aggressive", args.threads, int8_compute=True)]
     workloads = [
         ("minilm-l6 b1 s128", "encode", models["minilm-l6"], 1, 128, enc),
         ("minilm-l6 b8 s128", "encode", models["minilm-l6"], 8, 128, enc),
@@ -227,8 +248,11 @@ def main():
         workloads = [w for w in workloads if w[0] in keep]
     times = {}
     loads = []
+    bandwidth = []
     for rnd in range(args.rounds):
         loads.append(os.getloadavg()[0])
+        bandwidth.append(read_bandwidth_gbs())
+        print(f"round {rnd}: 1-min load {loads[-1]:.2f}, single-thread read bandwidth {bandwidth[-1]:.1f} GB/s", flush=True)
         for name, mode, path, a, b, engines in workloads:
             for e in engines:
                 fn = e.encode if mode == "encode" else e.decode
@@ -237,10 +261,11 @@ def main():
                 print(f"round {rnd} {name:26s} {e.name:20s} median {statistics.median(t):9.1f} ms", flush=True)
     loads.append(os.getloadavg()[0])
     print(f"\n1-min load average at round starts/end: {', '.join(f'{l:.2f}' for l in loads)}")
+    print(f"single-thread read bandwidth at round starts (GB/s): {', '.join(f'{b:.1f}' for b in bandwidth)}")
     print(f"threads per engine: {args.threads}; rounds {args.rounds} x reps {args.reps}")
     print(f"\n| workload | engine | median ms | min..max ms | n | vs pytorch-eager | vs onnxruntime | vs same-precision native peers |")
     print("|---|---|---|---|---|---|---|---|")
-    result = {"threads": args.threads, "load": loads, "rounds": args.rounds, "reps": args.reps, "workloads": {}}
+    result = {"threads": args.threads, "load": loads, "read_bandwidth_gbs": bandwidth, "rounds": args.rounds, "reps": args.reps, "workloads": {}}
     for name, mode, path, a, b, engines in workloads:
         med = {k: statistics.median(v) for k, v in times[name].items()}
         for k, v in times[name].items():
