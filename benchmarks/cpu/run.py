@@ -105,10 +105,10 @@ class Torch:
         out = []
         with self.torch.inference_mode():
             for i in range(2 + reps):
-                t = time.perf_counter()
+                t = native.start()
                 m(input_ids=ids, attention_mask=self.torch.ones_like(ids))
                 if i >= 2:
-                    out.append((time.perf_counter() - t) * 1e3)
+                    out.append(native.stop(t))
         return out
 
     def decode(self, path, prompt_len, new_tokens, reps):
@@ -119,9 +119,9 @@ class Torch:
         with self.torch.inference_mode():
             m.generate(ids, max_new_tokens=8, **{**kw, "min_new_tokens": 8})
             for _ in range(reps):
-                t = time.perf_counter()
+                t = native.start()
                 m.generate(ids, max_new_tokens=new_tokens, **kw)
-                out.append((time.perf_counter() - t) * 1e3)
+                out.append(native.stop(t))
         return out
 
 
@@ -179,10 +179,10 @@ class Ort:
         feed = {k: v for k, v in feed.items() if k in {i.name for i in s.get_inputs()}}
         out = []
         for i in range(2 + reps):
-            t = time.perf_counter()
+            t = native.start()
             s.run(None, feed)
             if i >= 2:
-                out.append((time.perf_counter() - t) * 1e3)
+                out.append(native.stop(t))
         return out
 
 
@@ -201,6 +201,7 @@ class Kpt:
                            capture_output=True, text=True, check=True, env=self.env)
         j = json.loads(r.stdout)
         self.passes[str(path)] = j["passes"]
+        native.CPU_MS.extend(j["cpu_ms"])
         return j["times_ms"]
 
     def encode(self, path, batch, seq, reps):
@@ -246,7 +247,7 @@ def main():
     if args.only:
         keep = set(args.only.split(","))
         workloads = [w for w in workloads if w[0] in keep]
-    times = {}
+    times, cpu = {}, {}
     loads = []
     bandwidth = []
     for rnd in range(args.rounds):
@@ -256,30 +257,41 @@ def main():
         for name, mode, path, a, b, engines in workloads:
             for e in engines:
                 fn = e.encode if mode == "encode" else e.decode
+                native.CPU_MS.clear()
                 t = fn(path, a, b, args.reps, ids_row) if isinstance(e, NATIVE) else fn(path, a, b, args.reps)
+                c = list(native.CPU_MS)
+                assert len(c) == len(t), (e.name, len(c), len(t))
                 times.setdefault(name, {}).setdefault(e.name, []).extend(t)
-                print(f"round {rnd} {name:26s} {e.name:20s} median {statistics.median(t):9.1f} ms", flush=True)
+                cpu.setdefault(name, {}).setdefault(e.name, []).extend(c)
+                print(f"round {rnd} {name:26s} {e.name:28s} median {statistics.median(t):9.1f} ms wall, "
+                      f"{statistics.median(c):9.1f} ms CPU", flush=True)
     loads.append(os.getloadavg()[0])
     print(f"\n1-min load average at round starts/end: {', '.join(f'{l:.2f}' for l in loads)}")
     print(f"single-thread read bandwidth at round starts (GB/s): {', '.join(f'{b:.1f}' for b in bandwidth)}")
     print(f"threads per engine: {args.threads}; rounds {args.rounds} x reps {args.reps}")
-    print(f"\n| workload | engine | median ms | min..max ms | n | vs pytorch-eager | vs onnxruntime | vs same-precision native peers |")
-    print("|---|---|---|---|---|---|---|---|")
-    result = {"threads": args.threads, "load": loads, "read_bandwidth_gbs": bandwidth, "rounds": args.rounds, "reps": args.reps, "workloads": {}}
+    print("\nCPU = process CPU time of the run (1 thread: compute time without the time the scheduler gave"
+          " to other processes); ratios = peer median / engine median, > 1 means this engine is faster.")
+    print("\n| workload | engine | wall median ms | wall min..max | CPU median ms | n | vs pytorch-eager wall / CPU "
+          "| vs onnxruntime CPU | vs same-precision native peers CPU |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    result = {"threads": args.threads, "load": loads, "read_bandwidth_gbs": bandwidth, "rounds": args.rounds,
+              "reps": args.reps, "workloads": {}}
     for name, mode, path, a, b, engines in workloads:
         med = {k: statistics.median(v) for k, v in times[name].items()}
+        cmed = {k: statistics.median(v) for k, v in cpu[name].items()}
         for k, v in times[name].items():
-            pt = med.get("pytorch-eager")
-            ox = med.get("onnxruntime")
-            r1 = f"{pt / med[k]:.2f}x" if pt else ""
-            r2 = f"{ox / med[k]:.2f}x" if ox else ""
-            unit = "" if mode == "encode" else f" ({med[k] / b:.2f} ms/token)"
+            r1 = f"{med['pytorch-eager'] / med[k]:.2f}x / {cmed['pytorch-eager'] / cmed[k]:.2f}x" if "pytorch-eager" in med else ""
+            r2 = f"{cmed['onnxruntime'] / cmed[k]:.2f}x" if "onnxruntime" in cmed else ""
             # conservative (fp32) against the fp32 native peers, aggressive (int8) against the int8 ones.
             same = {"kpt-conservative": ("ctranslate2-float32", "llama.cpp-f32"),
-                    "kpt-aggressive": ("ctranslate2-int8", "llama.cpp-q8_0")}.get(k, ())
-            r3 = ", ".join(f"{med[p] / med[k]:.2f}x {p}" for p in same if p in med)
-            print(f"| {name} | {k} | {med[k]:.1f}{unit} | {min(v):.1f}..{max(v):.1f} | {len(v)} | {r1} | {r2} | {r3} |")
-        result["workloads"][name] = {"median_ms": med, "times_ms": times[name]}
+                    "kpt-aggressive": ("ctranslate2-int8", "llama.cpp-q8_0"),
+                    "kpt-aggressive-int8compute": ("ctranslate2-int8",)}.get(k, ())
+            r3 = ", ".join(f"{cmed[p] / cmed[k]:.2f}x {p}" for p in same if p in cmed)
+            unit = "" if mode == "encode" else f" ({cmed[k] / b:.2f} ms/token CPU)"
+            print(f"| {name} | {k} | {med[k]:.1f} | {min(v):.1f}..{max(v):.1f} | {cmed[k]:.1f}{unit} | {len(v)} "
+                  f"| {r1} | {r2} | {r3} |")
+        result["workloads"][name] = {"median_ms": med, "cpu_median_ms": cmed, "times_ms": times[name],
+                                     "cpu_ms": cpu[name]}
     for k in kpts:
         for p, lines in k.passes.items():
             print(f"\n{k.name} on {Path(p).name}:\n  " + "\n  ".join(lines))
