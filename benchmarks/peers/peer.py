@@ -306,6 +306,18 @@ class LlamaCppPeer:
         return {"event": "rep", "latency_ms": (t1 - t0) * 1e3, "cpu_s": c1 - c0, "token_ms": stamps}
 
 
+def peak_rss_bytes():
+    """VmHWM of this process. Not getrusage's ru_maxrss: Linux keeps that across execve, so it
+    would report the harness's peak from before this process started."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def make_runner(req):
     peer = req.get("peer")
     if peer == "pytorch":
@@ -338,7 +350,7 @@ def main():
                     raise Unavailable("failed", "run before load")
                 send(runner.run())
             elif cmd == "quit":
-                send({"event": "bye", "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024})
+                send({"event": "bye", "peak_rss_bytes": peak_rss_bytes()})
                 return 0
             else:
                 raise Unavailable("failed", f"unknown command {cmd!r}")

@@ -6,8 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -102,6 +104,9 @@ struct PeerRunner::Impl {
   }
 
   void start(const std::string& script) {
+    // A peer that dies must surface as an error from send(), not kill the harness with SIGPIPE.
+    // (kpt_bench runs inside the CLI, which writes to no other pipe it could lose this way.)
+    std::signal(SIGPIPE, SIG_IGN);
     char tmpl[] = "/tmp/kpt-peer-stderr-XXXXXX";
     const int err_fd = mkstemp(tmpl);
     if (err_fd < 0) throw Error(ErrorCode::kIo, "cannot create a temporary file for the peer's stderr");
@@ -143,7 +148,7 @@ struct PeerRunner::Impl {
 
   [[noreturn]] void fail(const std::string& what) {
     const std::string err = tail_of_file(stderr_path, 2000);
-    throw Error(ErrorCode::kInternal,
+    throw Error(ErrorCode::kUnsupported,
                 fmt::format("peer {}: {}{}", r.spec.peer, what, err.empty() ? "" : "; its stderr:\n" + err));
   }
 

@@ -278,3 +278,55 @@ def test_min_ratio_fails_only_when_clearly_below(tmp_path):
     assert "REGRESSED" in bad.stdout and "floor 1000.00x" in bad.stdout
     p = run("benchmark", FIXTURES / "gpt2_inner", "--min-ratio", "3x", "--no-history", check=False)
     assert p.returncode == 1 and "two or more --level" in p.stderr
+
+
+FAKE_PEER = r'''
+import json, sys
+mode = sys.argv[0].rsplit("_", 1)[-1].split(".")[0]
+for line in sys.stdin:
+    req = json.loads(line)
+    if req["cmd"] == "load":
+        if mode == "absent":
+            print(json.dumps({"event": "error", "reason": "not_installed", "message": "fakelib is not installed here"}))
+            sys.exit(0)
+        assert len(req["input_ids"]) == 1 and len(req["input_ids"][0]) == 4   # the workload's ids
+        print("library chatter on stdout is skipped")
+        print(json.dumps({"event": "ready", "device": "cpu", "threads": 1, "n_parameters": 7, "load_ms": 1.0,
+                          "info": {"engine": "fake"}}), flush=True)
+    elif req["cmd"] == "run":
+        if mode == "crash":
+            print("fake peer: segfault imitation", file=sys.stderr)
+            sys.exit(9)
+        print(json.dumps({"event": "rep", "latency_ms": 5.0, "cpu_s": 0.005, "token_ms": [1.0, 2.0, 3.0]}), flush=True)
+    elif req["cmd"] == "quit":
+        print(json.dumps({"event": "bye", "peak_rss_bytes": 1e6}), flush=True)
+        sys.exit(0)
+'''
+
+
+@pytest.mark.parametrize("mode", ["ok", "absent", "crash"])
+def test_peer_protocol_with_a_fake_peer(tmp_path, mode):
+    script = tmp_path / f"peer_{mode}.py"
+    script.write_text(FAKE_PEER)
+    out = tmp_path / "r.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", KPT_PEER_SCRIPT=str(script))
+    p = subprocess.run([CLI, "benchmark", str(FIXTURES / "gpt2_inner"), "--peers", "pytorch", "--prompt-len", "4",
+                        "--new-tokens", "3", "--repeat", "2", "--warmup", "1", "--threads", "1", "--no-history",
+                        "--no-progress", "-o", str(out)], capture_output=True, text=True, timeout=120, env=env)
+    if mode == "crash":  # an error naming the peer, with its stderr; no SIGPIPE death
+        assert p.returncode == 1, p.stderr
+        assert "peer pytorch" in p.stderr and "segfault imitation" in p.stderr
+        return
+    assert p.returncode == 0, p.stderr
+    r = json.loads(out.read_text())
+    if mode == "absent":
+        assert [w["engine"] for w in r["workloads"]] == ["kernelpytorch"]
+        assert r["skipped"] == ["gpt2_inner/generate/b1-p4-n3/pytorch/cpu: fakelib is not installed here"]
+        return
+    peer = r["workloads"][1]
+    assert peer["metrics"]["latency_ms"]["samples"] == [5.0, 5.0]        # the warm-up is not kept
+    assert peer["metrics"]["ttft_ms"]["samples"] == [1.0, 1.0]
+    assert peer["metrics"]["itl_ms"]["samples"] == [1.0] * 4
+    assert peer["metrics"]["tokens_s"]["samples"] == [1000.0, 1000.0]    # 2 tokens in 2 ms
+    assert peer["metrics"]["peak_rss_bytes"]["samples"] == [1e6]
+    assert peer["n_parameters"] == 7 and peer["peer"] == {"engine": "fake"}
