@@ -167,7 +167,7 @@ def table(path):
             gbs = info[r["model"]]["gemm_weight_bytes_bf16"] / step_s / 1e9
             note = f"{gbs:,.0f} GB/s of bf16 weights = {100 * gbs / ceil['copy']:.0f}% of copy"
         if "launches_per_step" in r:
-            note += f" launches/step {r['launches_per_step']}"
+            note += f" launches/step {r.get('launches_unfused', '?')} -> {r['launches_per_step']}"
         if r["mode"] == "encoder" and r["unit"] == "ms":
             note = f"{r['batch'] * 1000 / r['value']:,.0f} seq/s " + note
         print(f"{w:<34}{eng:<34}{r['value']:>12,.3f}  {r['unit']:<6} {note}")

@@ -6,7 +6,11 @@
 #                                  build-cuda/gpu_bin/ (the folder to carry to the GPU machine).
 #   scripts/gpu/run_gpu.sh run     ON THE GPU MACHINE, from the repo root: (a) the GPU test suite,
 #                                  (b) the benchmark, ours vs PyTorch on the same random-weight
-#                                  models, (c) a short table last. Logs and JSON go to $OUT.
+#                                  models, (d) `kernelpytorch benchmark --suite popular` on CUDA,
+#                                  (e) `kernelpytorch serve` under scripts/serve/load_test.py (when
+#                                  both exist), (c) a short table last. Logs and JSON go to $OUT.
+#                                  KPT_GPU_PHASES picks phases (default: all of
+#                                  "tests bench profile peers suite serve").
 #
 # With the device tool:  run(command="scripts/gpu/run_gpu.sh run", carry=["build-cuda/gpu_bin"])
 set -uo pipefail
@@ -18,17 +22,24 @@ stage() {
   set -e
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DKPT_ENABLE_CUDA=ON -DKPT_WERROR=ON \
     -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache >/dev/null
-  ninja -C "$BUILD" -j2 kpt_cuda_tests kpt_cuda_bench
+  ninja -C "$BUILD" -j2 kpt_cuda_tests kpt_cuda_bench kernelpytorch
   rm -rf "$BIN" && mkdir -p "$BIN"
-  for exe in tests/cuda/kpt_cuda_tests tests/cuda/kpt_cuda_bench; do
+  for exe in tests/cuda/kpt_cuda_tests tests/cuda/kpt_cuda_bench src/cli/kernelpytorch; do
     strip -o "$BIN/$(basename $exe)" "$BUILD/$exe"
   done
-  # Libraries of this machine's image that the GPU image does not have (cuBLASLt is there).
-  for lib in $(ldd "$BIN/kpt_cuda_tests" | awk '/=> \//{print $3}'); do
+  # Libraries of this machine's image that the GPU image does not have (cuBLASLt, fmt, sqlite,
+  # pcre2, openblas, gomp, ssl and zlib are there; cpp-httplib and brotli are for serve). Stripped: libdnnl alone is 40 MB of a 64 MiB carry.
+  for lib in $(ldd "$BIN/kpt_cuda_tests" "$BIN/kernelpytorch" | awk '/=> \//{print $3}' | sort -u); do
     case "$(basename "$lib")" in
-      libutf8proc.so.*|libdnnl.so.*|libOpenCL.so.*) cp -L "$lib" "$BIN/" ;;
+      libutf8proc.so.*|libdnnl.so.*|libOpenCL.so.*|libcpp-httplib.so.*|libbrotli*.so.*) strip --strip-unneeded -o "$BIN/$(basename "$lib")" "$lib" ;;
     esac
   done
+  # A 32,000-token SentencePiece-style BPE tokenizer (TinyLlama's vocabulary size) for the serve
+  # phase: a random-weight llama-1b needs some tokenizer.json to take text prompts.
+  tok=${KPT_SERVE_TOKENIZER:-$ROOT/../shared/data/tokenizers/sp-bpe-32k}
+  if [ -f "$tok/tokenizer.json" ]; then
+    mkdir -p "$BIN/serve_tokenizer" && cp "$tok"/tokenizer*.json "$BIN/serve_tokenizer/"
+  fi
   du -sh "$BIN"; ls -la "$BIN"
 }
 
@@ -50,17 +61,25 @@ PY
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.txt"
   ldd "$BIN/kpt_cuda_tests" | grep "not found" && echo "missing libraries above"
 
-  echo "=== (a) GPU tests ==="
-  timeout 180 "$BIN/kpt_cuda_tests" --gtest_brief=1 2>&1 | tee "$OUT/tests.log" | grep -v "^\[ parity"
-  tests_rc=${PIPESTATUS[0]}
-  grep "^\[ parity" "$OUT/tests.log" | sort > "$OUT/parity.txt"
+  phases=" ${KPT_GPU_PHASES:-tests bench profile peers suite serve} "
+  has() { [[ "$phases" == *" $1 "* ]]; }
+  tests_rc=0
+  : > "$OUT/parity.txt"
+  if has tests; then
+    echo "=== (a) GPU tests ==="
+    timeout 240 "$BIN/kpt_cuda_tests" --gtest_brief=1 2>&1 | tee "$OUT/tests.log" | grep -v "^\[ parity"
+    tests_rc=${PIPESTATUS[0]}
+    grep "^\[ parity" "$OUT/tests.log" | sort > "$OUT/parity.txt"
+  fi
 
   echo "=== (b) benchmark ==="
   MODELS=/tmp/kpt_bench_models
   results=$OUT/results.jsonl
   : > "$results"
+  : > "$OUT/graph_timing.txt"
   timeout 200 python3 "$ROOT/scripts/gpu/bench_torch.py" make "$MODELS" || echo "model creation failed"
   b="$BIN/kpt_cuda_bench"
+  if has bench; then
   for spec in "bert-base encoder 1 128" "bert-base encoder 32 128" \
               "gpt2-medium prefill 1 512" "gpt2-medium decode 1 32" "gpt2-medium decode 8 32" \
               "llama-1b prefill 1 512" "llama-1b decode 1 32" "llama-1b decode 8 32"; do
@@ -68,23 +87,59 @@ PY
     for level in ${KPT_BENCH_LEVELS:-balanced reference}; do
       # fp32 (reference) only where it is cheap: it is the parity oracle, not the fast path.
       if [ "$level" = reference ] && [ "$1" = llama-1b ]; then continue; fi
-      timeout 60 "$b" "$MODELS/$1" "$2" "$3" "$4" 128 "$level" 20 | sed "s|$MODELS/||" >> "$results" \
+      KPT_CUDA_GRAPH_TIMING=1 timeout 60 "$b" "$MODELS/$1" "$2" "$3" "$4" 128 "$level" 20 2>> "$OUT/graph_timing.txt" \
+        | sed "s|$MODELS/||" >> "$results" \
         || echo "ours failed: $spec $level"
     done
   done
+  fi
   # Where the time goes: eager launches with an event between nodes (KPT_CUDA_PROFILE=1).
   : > "$OUT/profile.txt"
-  for spec in "llama-1b decode 1 32" "bert-base encoder 32 128" "llama-1b prefill 1 512"; do
-    set -- $spec
-    KPT_CUDA_PROFILE=1 timeout 60 "$b" "$MODELS/$1" "$2" "$3" "$4" 32 balanced 5 >> "$OUT/profile.txt" 2>&1 \
-      || echo "profile failed: $spec"
-  done
-  timeout 240 python3 "$ROOT/scripts/gpu/bench_torch.py" peers "$MODELS" >> "$results" 2> "$OUT/peers.err" \
-    || { echo "peers failed or timed out"; tail -5 "$OUT/peers.err"; }
+  if has profile; then
+    for spec in "llama-1b decode 1 32" "llama-1b decode 8 32" "bert-base encoder 1 128" "bert-base encoder 32 128" \
+                "llama-1b prefill 1 512"; do
+      set -- $spec
+      KPT_CUDA_PROFILE=1 timeout 60 "$b" "$MODELS/$1" "$2" "$3" "$4" 32 balanced 5 >> "$OUT/profile.txt" 2>&1 \
+        || echo "profile failed: $spec"
+    done
+  fi
+  if has peers; then
+    timeout 240 python3 "$ROOT/scripts/gpu/bench_torch.py" peers "$MODELS" >> "$results" 2> "$OUT/peers.err" \
+      || { echo "peers failed or timed out"; tail -5 "$OUT/peers.err"; }
+  fi
+
+  if has suite; then
+    echo "=== (d) kernelpytorch benchmark --suite popular --device cuda --quick ==="
+    # Random weights of the official configs (benchmarks/configs); reference (fp32) and balanced.
+    timeout 300 "$BIN/kernelpytorch" benchmark --suite popular --device cuda --quick --level reference,balanced \
+      --no-history --no-progress -o "$OUT/h200-suite-popular.json" > "$OUT/suite.log" 2>&1 \
+      || echo "suite failed (exit $?)"
+    tail -30 "$OUT/suite.log"
+  fi
+
+  if has serve && [ -f "$ROOT/scripts/serve/load_test.py" ] && "$BIN/kernelpytorch" serve --help > /dev/null 2>&1 \
+     && [ -f "$BIN/serve_tokenizer/tokenizer.json" ] && [ -d "$MODELS/llama-1b" ]; then
+    echo "=== (e) kernelpytorch serve (random-weight llama-1b, cuda) under load_test.py ==="
+    sdir=/tmp/kpt_serve_llama
+    mkdir -p "$sdir" && ln -sf "$MODELS/llama-1b"/* "$sdir/" && cp "$BIN/serve_tokenizer"/* "$sdir/"
+    "$BIN/kernelpytorch" serve "$sdir" --device cuda --port 8311 > "$OUT/serve.log" 2>&1 &
+    spid=$!
+    for _ in $(seq 1 120); do
+      python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8311/ready', timeout=2)" 2> /dev/null && break
+      kill -0 "$spid" 2> /dev/null || break
+      sleep 1
+    done
+    timeout 180 python3 "$ROOT/scripts/serve/load_test.py" --url http://127.0.0.1:8311 --requests 64 --concurrency 8 \
+      --max-tokens 64 --server-pid "$spid" --json "$OUT/serve_gpu.json" 2>&1 | tail -25 \
+      || echo "load test failed"
+    kill "$spid" 2> /dev/null; wait "$spid" 2> /dev/null
+    tail -5 "$OUT/serve.log"
+  fi
 
   echo "=== (c) summary ==="
   sed 's/^\[ parity   \] //' "$OUT/parity.txt" | grep -E "single|graph|plans"
-  grep -A9 "kpt cuda profile" "$OUT/profile.txt"
+  grep -A14 "kpt cuda profile" "$OUT/profile.txt"
+  grep "kpt cuda graph" "$OUT/graph_timing.txt" | sort | uniq -c | sort -rn | head -20
   grep -E "tests? ran|PASSED|FAILED" "$OUT/tests.log" | tail -12
   python3 "$ROOT/scripts/gpu/bench_torch.py" table "$results" | tee "$OUT/table.txt"
   echo "tests exit code: $tests_rc"

@@ -46,8 +46,9 @@ int main(int argc, char** argv) {
     auto t_load = std::chrono::steady_clock::now();
     auto cfg = io::HfConfig::load(dir);
     auto model = models::build_model(cfg, io::WeightStore::open_dir(dir));
-    // Kernel launches per step: one per node, plus the bf16 cast before each GEMM and the K/V
-    // write before each attention.
+    // Kernel launches per step without fusion (KPT_CUDA_FUSION=0): one per node, plus the bf16
+    // cast before each GEMM and the K/V write before each attention. With fusion the backend
+    // counts its launches (cuda::last_run_launches after the last timed call).
     int64_t launches = 0;
     for (const auto& n : model.graph.nodes()) {
       launches += 1;
@@ -114,9 +115,10 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"engine\": \"kpt\", \"mode\": \"%s\", \"model\": \"%s\", \"batch\": %lld, \"seq\": %lld, \"level\": \"%s\", "
         "\"value\": %.4f, \"unit\": \"%s\", \"median_step_ms\": %.4f, \"runs\": %zu, \"launches_per_step\": %lld, "
-        "\"load_ms\": %.0f, \"device\": \"%s\"}\n",
+        "\"launches_unfused\": %lld, \"load_ms\": %.0f, \"device\": \"%s\"}\n",
         mode.c_str(), dir.c_str(), static_cast<long long>(batch), static_cast<long long>(seq), level_name(level), value,
-        unit.c_str(), median(times), times.size(), static_cast<long long>(launches), load_ms,
+        unit.c_str(), median(times), times.size(), static_cast<long long>(cuda::last_run_launches()),
+        static_cast<long long>(launches), load_ms,
         cuda::device_description(0).c_str());
     return 0;
   } catch (const std::exception& e) {

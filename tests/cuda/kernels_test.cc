@@ -259,6 +259,14 @@ INSTANTIATE_TEST_SUITE_P(
                       AttnCase{1, 5, 30, 8, 1, 128, 16, true, 7, false},      // sliding window, MQA
                       AttnCase{2, 3, 20, 4, 2, 256, 8, true, 0, false},       // head_dim 256
                       AttnCase{1, 1, 3000, 32, 4, 64, 16, true, 0, false},    // long decode context
-                      AttnCase{1, 128, 0, 32, 4, 64, 16, true, 0, false}));   // prefill tile
+                      AttnCase{1, 128, 0, 32, 4, 64, 16, true, 0, false},     // prefill: tiled kernel
+                      AttnCase{2, 161, 0, 16, 4, 64, 16, true, 0, true},      // tiled, partial last tile, padding
+                      AttnCase{1, 300, 0, 16, 16, 40, 8, false, 0, true},     // tiled encoder, head_dim 40 (padded dims)
+                      AttnCase{1, 300, 0, 16, 4, 64, 16, true, 50, true},     // tiled with a sliding window
+                      AttnCase{2, 70, 45, 8, 2, 64, 16, true, 0, true},       // tiled after a cached prefix
+                      AttnCase{1, 32, 0, 2, 1, 4, 4, true, 0, false},         // tiled, tiny head_dim
+                      AttnCase{1, 300, 0, 16, 16, 128, 16, true, 0, true},    // > kSplitMaxRows, head_dim 128: warp per row
+                      AttnCase{8, 1, 150, 32, 4, 64, 16, true, 0, true},      // batch-8 decode, split kernel
+                      AttnCase{2, 1, 37, 4, 2, 128, 16, true, 16, false}));   // decode with a window: split warps idle
 
 }  // namespace kpt::test

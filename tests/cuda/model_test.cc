@@ -249,6 +249,34 @@ TEST_P(CudaGraphs, ReplayEqualsEager) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGraphs, ::testing::ValuesIn(fixture_cases()),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
+// The fusion plan (KPT_CUDA_FUSION=0 turns it off) and graphs of repeated non-decode shapes
+// (KPT_CUDA_GRAPHS=0) change launches, not results: the fixture's batch three times at fp32 (the
+// second call captures a graph, the third replays it), encoders included.
+TEST_P(CudaGraphs, FusedShapeGraphsEqualUnfusedEager) {
+  KPT_REQUIRE_GPU();
+  const auto dir = fixtures_dir() / GetParam();
+  const ForwardInputs in = inputs_from_json(read_json(dir / "forward_right.json"));
+  std::vector<Tensor> outs[2];
+  int64_t launches[2] = {0, 0};
+  for (int plain = 0; plain < 2; ++plain) {
+    if (plain == 1) {
+      ::setenv("KPT_CUDA_FUSION", "0", 1);
+      ::setenv("KPT_CUDA_GRAPHS", "0", 1);
+    }
+    auto s = open_session(dir, "cuda:0");
+    ::unsetenv("KPT_CUDA_FUSION");
+    ::unsetenv("KPT_CUDA_GRAPHS");
+    for (int i = 0; i < 3; ++i) outs[plain].push_back(s->forward(in));
+    launches[plain] = cuda::last_run_launches();
+  }
+  double worst = 0;
+  for (size_t i = 0; i < 3; ++i) worst = std::max(worst, rel_diff(outs[0][i].to_f32_vector(), outs[1][i].to_f32_vector()));
+  EXPECT_LE(worst, tolerance("cuda_fused_vs_unfused"));
+  EXPECT_LT(launches[0], launches[1]) << "the fusion plan merged nothing";
+  std::printf("[ parity   ] %-24s fused+graphs vs unfused eager (fp32, 3 calls) %.2e, launches %lld -> %lld\n",
+              GetParam().c_str(), worst, static_cast<long long>(launches[1]), static_cast<long long>(launches[0]));
+}
+
 // Runs everywhere: without a GPU the CUDA build must say so clearly; with one, a bad ordinal.
 TEST(CudaRuntime, UnavailableDeviceErrorsClearly) {
   const auto dir = fixtures_dir() / "gpt2_inner";

@@ -5,10 +5,18 @@
 // runtime's cache outgrows them; activations and per-step metadata come from a caching
 // allocator, so after the first step of a shape no cudaMalloc happens. The only host sync per
 // run is the copy of the outputs back to the host.
+//
+// Fusion: the backend runs the unfused graph (the CPU passes are not applied on CUDA) and merges
+// launches itself, from a plan made once at compile time: residual add + norm, act(x) * y of gated
+// MLPs, the q/k RoPE pair, and, for decode-shaped GEMMs (m <= 8 rows, bf16 weights), GEMMs that
+// share one input in one GEMV launch with the bias and a following activation in its epilogue.
+// Every fused kernel computes what its unfused sequence computes (tests/cuda compares them);
+// KPT_CUDA_FUSION=0 turns the plan off (launch counts before/after come from the same build).
 #include "backends/cuda/backend.h"
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +25,7 @@
 
 #include "backends/cuda/check.h"
 #include "backends/cuda/device_memory.h"
+#include "backends/cuda/fusion_plan.h"
 #include "backends/cuda/gemm_cublaslt.h"
 #include "backends/cuda/kernels/kernels.h"
 
@@ -73,6 +82,12 @@ bool supports(const graph::Node& node) {
 
 namespace {
 
+std::atomic<int64_t> g_last_run_launches{0};
+
+// Non-decode shapes (encoder calls, prefills) are captured as graphs when seen a second time, up
+// to this many shapes per executable (each graph keeps its own activations).
+constexpr size_t kMaxShapeGraphs = 4;
+
 class CudaExecutable final : public Executable {
  public:
   CudaExecutable(const graph::Graph& graph, const KvLayout& kv, int ordinal, Level level);
@@ -108,11 +123,24 @@ class CudaExecutable final : public Executable {
   // and is used by nothing else afterwards; inputs and metadata are rewritten in place each step
   // (metadata padded to the pool's capacity so kernel arguments never change).
   struct DecodeGraph {
+    int64_t batch = 1, seq = 1;
+    int64_t launches = 0;  // kernel launches captured
     CachingAllocator alloc;
     std::vector<DevValue> vals;
     AttentionMeta meta;
     cudaGraphExec_t exec = nullptr;
+    // KPT_CUDA_GRAPH_TIMING=1: device time of the replays, printed when the graph is dropped.
+    cudaEvent_t start = nullptr, stop = nullptr;
+    double replay_ms = 0;
+    int64_t replays = 0;
     ~DecodeGraph() {
+      if (replays > 0) {
+        std::fprintf(stderr, "kpt cuda graph [batch %lld x seq %lld]: %lld replays, %.4f ms device time per replay, %lld launches\n",
+                     static_cast<long long>(batch), static_cast<long long>(seq), static_cast<long long>(replays),
+                     replay_ms / static_cast<double>(replays), static_cast<long long>(launches));
+      }
+      if (start != nullptr) (void)cudaEventDestroy(start);
+      if (stop != nullptr) (void)cudaEventDestroy(stop);
       if (exec != nullptr) (void)cudaGraphExecDestroy(exec);
     }
   };
@@ -124,8 +152,10 @@ class CudaExecutable final : public Executable {
   void upload_attention_meta(const KvStep& kv, int64_t seq, bool full_capacity, bool reuse, AttentionMeta& m);
   void execute(std::vector<DevValue>& vals, const AttentionMeta& meta, const std::array<int64_t, graph::kNumSyms>& sym);
   std::vector<Tensor> download(const std::vector<DevValue>& vals);
-  std::vector<Tensor> run_graph(const std::map<std::string, Tensor>& inputs, const KvStep& kv, int64_t batch);
+  std::vector<Tensor> run_graph(const std::map<std::string, Tensor>& inputs, const KvStep& kv, int64_t batch,
+                                int64_t seq);
   void run_node(size_t index, std::vector<DevValue>& vals, const AttentionMeta& meta, float* out);
+  float* ensure_output(size_t node, std::vector<DevValue>& vals);
 
   const graph::Graph& graph_;
   KvLayout kv_;
@@ -145,11 +175,21 @@ class CudaExecutable final : public Executable {
     std::map<std::string, OpTime> ops;
     int64_t runs = 0;
     double host_ms = 0;
+    bool warm = false;
   };
   bool profile_ = false;
+  bool graph_timing_ = false;
   std::vector<cudaEvent_t> events_;
   std::map<std::string, ShapeProfile> profiles_;  // by "batch B x seq S"
-  std::map<int64_t, std::unique_ptr<DecodeGraph>> graphs_;  // by batch size
+  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<DecodeGraph>> graphs_;  // by (batch, seq)
+  std::map<std::pair<int64_t, int64_t>, int> shape_seen_;  // non-decode shapes run eagerly so far
+  std::vector<NodePlan> plan_;
+  bool fusion_ = true;
+  // Per run: nodes already computed by an earlier fused launch, outputs already allocated.
+  std::vector<uint8_t> done_, allocated_;
+  std::array<int64_t, graph::kNumSyms> sym_{};
+  int64_t launches_ = 0;
+  std::vector<std::string> labels_;  // profile: what node i's launch did this run
   std::unique_ptr<CublasLtGemm> gemm_;
   std::map<int, DeviceBuffer> w_f32_;   // value id -> fp32 weight
   std::map<int, DeviceBuffer> w_bf16_;  // value id -> bf16 GEMM weight
@@ -174,8 +214,12 @@ CudaExecutable::CudaExecutable(const graph::Graph& graph, const KvLayout& kv, in
   KPT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   const char* env = std::getenv("KPT_CUDA_GRAPHS");
   graphs_enabled_ = env == nullptr || std::string(env) != "0";
+  const char* fuse = std::getenv("KPT_CUDA_FUSION");
+  fusion_ = fuse == nullptr || std::string(fuse) != "0";
   const char* prof = std::getenv("KPT_CUDA_PROFILE");
   profile_ = prof != nullptr && std::string(prof) != "0";
+  const char* gt = std::getenv("KPT_CUDA_GRAPH_TIMING");
+  graph_timing_ = gt != nullptr && std::string(gt) != "0";
   if (profile_) {
     graphs_enabled_ = false;
     events_.resize(graph.nodes().size() + 1);
@@ -190,7 +234,17 @@ CudaExecutable::CudaExecutable(const graph::Graph& graph, const KvLayout& kv, in
                   fmt::format("CUDA backend: op {} ({}) is not supported", graph::op_name(n.op), n.name));
     }
     if (n.op == OpKind::kAttention) has_attention_ = true;
+  }
+  plan_ = plan_fusions(graph_, fusion_, bf16_);
+  for (size_t i = 0; i < graph.nodes().size(); ++i) {
+    const auto& n = graph.nodes()[i];
     for (int v : n.inputs) last_use_[static_cast<size_t>(v)] = static_cast<int>(i);
+  }
+  // A deferred unary reads its input where its kMul runs, later than its own index.
+  for (size_t i = 0; i < graph.nodes().size(); ++i) {
+    if (plan_[i].act < 0) continue;
+    const int x = graph.nodes()[static_cast<size_t>(plan_[i].act)].inputs[0];
+    last_use_[static_cast<size_t>(x)] = std::max(last_use_[static_cast<size_t>(x)], static_cast<int>(i));
   }
   for (int v : graph.outputs()) last_use_[static_cast<size_t>(v)] = static_cast<int>(graph.nodes().size());
   k_.resize(static_cast<size_t>(kv.n_layers));
@@ -203,8 +257,9 @@ CudaExecutable::~CudaExecutable() {
     double total = 0;
     for (const auto& [op, t] : prof.ops) total += t.ms;
     const double runs = static_cast<double>(prof.runs);
-    std::string report = fmt::format("kpt cuda profile [{}]: {} runs, {:.3f} ms device time per run (node start to "
-                                     "next node start, eager launches), host run() {:.3f} ms per run\n",
+    std::string report = fmt::format("kpt cuda profile [{}]: {} runs after one warm-up, {:.3f} ms device time per run "
+                                     "(node start to next node start, eager launches queued behind a spin kernel), "
+                                     "host run() {:.3f} ms per run (spin included)\n",
                                      shape, prof.runs, total / runs, prof.host_ms / runs);
     std::vector<std::pair<std::string, OpTime>> rows(prof.ops.begin(), prof.ops.end());
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
@@ -362,16 +417,21 @@ void CudaExecutable::upload_inputs(const std::map<std::string, Tensor>& inputs, 
 void CudaExecutable::execute(std::vector<DevValue>& vals, const AttentionMeta& meta,
                              const std::array<int64_t, graph::kNumSyms>& sym) {
   const auto& nodes = graph_.nodes();
+  sym_ = sym;
+  done_.assign(nodes.size(), 0);
+  allocated_.assign(nodes.size(), 0);
+  launches_ = 0;
+  if (profile_) labels_.assign(nodes.size(), std::string());
   for (size_t ni = 0; ni < nodes.size(); ++ni) {
     const auto& n = nodes[ni];
-    const auto& outv = graph_.value(n.output);
-    Shape shape = graph::concrete_shape(outv.shape, sym);
-    DevValue& out = vals[static_cast<size_t>(n.output)];
-    out.owned = ScratchBuffer(*active_, static_cast<size_t>(shape_numel(shape)) * sizeof(float));
-    out.data = out.owned.data();
-    out.shape = std::move(shape);
     if (profile_) KPT_CUDA_CHECK(cudaEventRecord(events_[ni], stream_));
-    run_node(ni, vals, meta, out.owned.as<float>());
+    if (done_[ni] == 0 && !plan_[ni].deferred) {
+      float* o = ensure_output(ni, vals);
+      run_node(ni, vals, meta, o);
+      done_[ni] = 1;
+    } else if (profile_) {
+      labels_[ni] = std::string("(fused, no launch) ") + graph::op_name(n.op);
+    }
     for (int v : n.inputs) {
       if (last_use_[static_cast<size_t>(v)] == static_cast<int>(ni) && !graph_.value(v).constant.defined() &&
           graph_.value(v).producer >= 0) {
@@ -379,6 +439,21 @@ void CudaExecutable::execute(std::vector<DevValue>& vals, const AttentionMeta& m
       }
     }
   }
+  g_last_run_launches.store(launches_);
+}
+
+// A node's output buffer, allocated on first request (a fused launch asks for its partners').
+float* CudaExecutable::ensure_output(size_t ni, std::vector<DevValue>& vals) {
+  const auto& n = graph_.nodes()[ni];
+  DevValue& out = vals[static_cast<size_t>(n.output)];
+  if (allocated_[ni] == 0) {
+    Shape shape = graph::concrete_shape(graph_.value(n.output).shape, sym_);
+    out.owned = ScratchBuffer(*active_, static_cast<size_t>(shape_numel(shape)) * sizeof(float));
+    out.data = out.owned.data();
+    out.shape = std::move(shape);
+    allocated_[ni] = 1;
+  }
+  return out.owned.as<float>();
 }
 
 std::vector<Tensor> CudaExecutable::download(const std::vector<DevValue>& vals) {
@@ -401,7 +476,13 @@ std::vector<Tensor> CudaExecutable::run(const std::map<std::string, Tensor>& inp
   const auto sym = bind_inputs(inputs);
   const int64_t batch = sym[static_cast<size_t>(graph::Sym::kBatch)];
   const int64_t seq = sym[static_cast<size_t>(graph::Sym::kSeq)];
-  if (graphs_enabled_ && has_attention_ && seq == 1) return run_graph(inputs, kv, batch);
+  if (graphs_enabled_) {
+    const std::pair<int64_t, int64_t> key{batch, seq};
+    if (graphs_.count(key) != 0 || (has_attention_ && seq == 1)) return run_graph(inputs, kv, batch, seq);
+    size_t n_shape_graphs = 0;
+    for (const auto& [k, g] : graphs_) n_shape_graphs += k.second != 1 ? 1 : 0;
+    if (++shape_seen_[key] >= 2 && n_shape_graphs < kMaxShapeGraphs) return run_graph(inputs, kv, batch, seq);
+  }
 
   std::vector<DevValue> vals(graph_.values().size());
   upload_inputs(inputs, vals, false);
@@ -411,11 +492,18 @@ std::vector<Tensor> CudaExecutable::run(const std::map<std::string, Tensor>& inp
     upload_attention_meta(kv, seq, false, false, meta);
   }
   const auto t0 = std::chrono::steady_clock::now();
+  // Profile: a 10 ms spin first, so every launch of the step is queued before the GPU reaches it
+  // and the events between nodes time the kernels, not the host's launch rate.
+  if (profile_) gpu_spin(10'000'000, stream_);
   execute(vals, meta, sym);
   if (profile_) KPT_CUDA_CHECK(cudaEventRecord(events_.back(), stream_));
   std::vector<Tensor> outs = download(vals);
   if (profile_) {
     ShapeProfile& prof = profiles_[fmt::format("batch {} x seq {}", batch, seq)];
+    if (!prof.warm) {  // the first run of a shape loads modules lazily and builds GEMM plans
+      prof.warm = true;
+      return outs;
+    }
     prof.host_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     ++prof.runs;
     const auto& nodes = graph_.nodes();
@@ -426,6 +514,7 @@ std::vector<Tensor> CudaExecutable::run(const std::map<std::string, Tensor>& inp
       if (nodes[ni].op == OpKind::kLinear) {
         key += fmt::format(" n={}", graph_.value(nodes[ni].inputs[1]).constant.shape()[0]);
       }
+      if (!labels_[ni].empty()) key = labels_[ni];
       OpTime& t = prof.ops[key];
       t.ms += ms;
       ++t.calls;
@@ -435,22 +524,40 @@ std::vector<Tensor> CudaExecutable::run(const std::map<std::string, Tensor>& inp
 }
 
 std::vector<Tensor> CudaExecutable::run_graph(const std::map<std::string, Tensor>& inputs, const KvStep& kv,
-                                              int64_t batch) {
-  KPT_CHECK(kv.seqs.size() == static_cast<size_t>(batch), "KV step does not match the batch");
-  auto it = graphs_.find(batch);
+                                              int64_t batch, int64_t seq) {
+  if (has_attention_) KPT_CHECK(kv.seqs.size() == static_cast<size_t>(batch), "KV step does not match the batch");
+  const std::pair<int64_t, int64_t> key{batch, seq};
+  auto it = graphs_.find(key);
   if (it != graphs_.end()) {
     DecodeGraph& g = *it->second;
     upload_inputs(inputs, g.vals, true);
-    upload_attention_meta(kv, 1, true, true, g.meta);
+    if (has_attention_) upload_attention_meta(kv, seq, true, true, g.meta);
+    if (graph_timing_) KPT_CUDA_CHECK(cudaEventRecord(g.start, stream_));
     KPT_CUDA_CHECK(cudaGraphLaunch(g.exec, stream_));
+    g_last_run_launches.store(g.launches);
+    if (graph_timing_) {
+      KPT_CUDA_CHECK(cudaEventRecord(g.stop, stream_));
+      std::vector<Tensor> outs = download(g.vals);
+      float ms = 0;
+      KPT_CUDA_CHECK(cudaEventElapsedTime(&ms, g.start, g.stop));
+      g.replay_ms += ms;
+      ++g.replays;
+      return outs;
+    }
     return download(g.vals);
   }
   auto g = std::make_unique<DecodeGraph>();
+  g->batch = batch;
+  g->seq = seq;
+  if (graph_timing_) {
+    KPT_CUDA_CHECK(cudaEventCreate(&g->start));
+    KPT_CUDA_CHECK(cudaEventCreate(&g->stop));
+  }
   g->vals.resize(graph_.values().size());
   active_ = &g->alloc;
   try {
     upload_inputs(inputs, g->vals, false);
-    upload_attention_meta(kv, 1, true, false, g->meta);
+    if (has_attention_) upload_attention_meta(kv, seq, true, false, g->meta);
     const auto sym = bind_inputs(inputs);
     // Relaxed: the allocator may cudaMalloc while the step is captured (not a stream operation).
     KPT_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
@@ -472,9 +579,10 @@ std::vector<Tensor> CudaExecutable::run_graph(const std::map<std::string, Tensor
     throw;
   }
   active_ = &alloc_;
+  g->launches = launches_;
   KPT_CUDA_CHECK(cudaGraphLaunch(g->exec, stream_));
   std::vector<Tensor> outs = download(g->vals);
-  graphs_.emplace(batch, std::move(g));
+  graphs_.emplace(key, std::move(g));
   return outs;
 }
 
@@ -486,12 +594,45 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
   const Shape& out_shape = vals[static_cast<size_t>(n.output)].shape;
   const int64_t numel = shape_numel(out_shape);
   const int64_t last = out_shape.empty() ? 1 : out_shape.back();
+  const NodePlan& plan = plan_[index];
+  const auto& nodes = graph_.nodes();
+  auto label = [&](const std::string& text) {
+    if (profile_) labels_[index] = text;
+  };
+  ++launches_;
   switch (n.op) {
     case OpKind::kEmbedding:
       embedding(f(0), val(0).shape[1], i64(1), shape_numel(val(1).shape), o, stream_);
       break;
-    case OpKind::kAdd: binary(Binary::kAdd, f(0), f(1), numel, o, stream_); break;
-    case OpKind::kMul: binary(Binary::kMul, f(0), f(1), numel, o, stream_); break;
+    case OpKind::kAdd:
+      if (plan.norm >= 0) {
+        const auto& m = nodes[static_cast<size_t>(plan.norm)];
+        auto c = [&](size_t i) { return static_cast<const float*>(vals[static_cast<size_t>(m.inputs[i])].data); };
+        float* normed = ensure_output(static_cast<size_t>(plan.norm), vals);
+        const float eps = static_cast<float>(m.attr_double("eps"));
+        if (m.op == OpKind::kRmsNorm) {
+          add_rms_norm(f(0), f(1), c(1), numel / last, last, eps, o, normed, stream_);
+          label("add+rms_norm");
+        } else {
+          add_layer_norm(f(0), f(1), c(1), c(2), numel / last, last, eps, o, normed, stream_);
+          label("add+layer_norm");
+        }
+        done_[static_cast<size_t>(plan.norm)] = 1;
+      } else {
+        binary(Binary::kAdd, f(0), f(1), numel, o, stream_);
+      }
+      break;
+    case OpKind::kMul:
+      if (plan.act >= 0) {
+        const auto& a = nodes[static_cast<size_t>(plan.act)];
+        const int gated = graph_.value(n.inputs[0]).producer == plan.act ? 1 : 0;  // the input that is not act's output
+        unary_mul(unary_of(a.op), static_cast<const float*>(vals[static_cast<size_t>(a.inputs[0])].data),
+                  f(static_cast<size_t>(gated)), numel, o, stream_);
+        label(std::string(graph::op_name(a.op)) + "*mul");
+      } else {
+        binary(Binary::kMul, f(0), f(1), numel, o, stream_);
+      }
+      break;
     case OpKind::kGeluErf: unary(Unary::kGeluErf, f(0), numel, o, stream_); break;
     case OpKind::kGeluTanh: unary(Unary::kGeluTanh, f(0), numel, o, stream_); break;
     case OpKind::kSilu: unary(Unary::kSilu, f(0), numel, o, stream_); break;
@@ -507,18 +648,67 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
       const int64_t n_in = xs.back(), rows = shape_numel(xs) / n_in, n_out = val(1).shape[0];
       const float* bias = n.inputs.size() > 2 ? f(2) : nullptr;
       auto w16 = w_bf16_.find(n.inputs[1]);
-      if (w16 != w_bf16_.end()) {
+      if (w16 != w_bf16_.end() && rows <= kMaxGemvRows && fusion_) {
+        // Decode-shaped: this linear and its peers on the same input in one GEMV launch.
+        std::vector<size_t> members = {index};
+        for (int p : plan.gemv_peers) members.push_back(static_cast<size_t>(p));
+        std::array<GemvOut, kMaxGemvOuts> outs{};
+        std::string what = "gemv";
+        for (size_t i = 0; i < members.size(); ++i) {
+          const auto& m = nodes[members[i]];
+          GemvOut& g = outs[i];
+          g.w = w_bf16_.at(m.inputs[1]).as<uint16_t>();
+          g.bias = m.inputs.size() > 2 ? static_cast<const float*>(vals[static_cast<size_t>(m.inputs[2])].data) : nullptr;
+          g.n = graph_.value(m.inputs[1]).constant.shape()[0];
+          what += fmt::format(" n={}", g.n);
+          const int act = plan_[members[i]].gemv_act;
+          if (act >= 0) {
+            g.act = static_cast<int>(unary_of(nodes[static_cast<size_t>(act)].op));
+            g.out = ensure_output(static_cast<size_t>(act), vals);
+            done_[static_cast<size_t>(act)] = 1;
+            what += std::string("+") + graph::op_name(nodes[static_cast<size_t>(act)].op);
+          } else {
+            g.out = members[i] == index ? o : ensure_output(members[i], vals);
+          }
+          done_[members[i]] = 1;
+        }
+        gemv_bf16(f(0), rows, n_in, outs.data(), static_cast<int>(members.size()), stream_);
+        label(what);
+      } else if (w16 != w_bf16_.end()) {
+        ++launches_;  // the cast
         ScratchBuffer xb(*active_, static_cast<size_t>(rows * n_in) * sizeof(uint16_t));  // [rows, n_in] bf16
         f32_to_bf16(f(0), rows * n_in, xb.as<uint16_t>(), stream_);
         gemm_->linear(GemmType::kBF16, xb.data(), w16->second.data(), bias, o, rows, n_out, n_in, stream_);
+        // The GEMV group's peers (same input) reuse this cast: one cast for q/k/v instead of three.
+        for (int p : plan.gemv_peers) {
+          const auto& m = nodes[static_cast<size_t>(p)];
+          const float* pb = m.inputs.size() > 2 ? static_cast<const float*>(vals[static_cast<size_t>(m.inputs[2])].data) : nullptr;
+          gemm_->linear(GemmType::kBF16, xb.data(), w_bf16_.at(m.inputs[1]).data(), pb,
+                        ensure_output(static_cast<size_t>(p), vals), rows, graph_.value(m.inputs[1]).constant.shape()[0],
+                        n_in, stream_);
+          done_[static_cast<size_t>(p)] = 1;
+          ++launches_;
+        }
+        if (!plan.gemv_peers.empty()) label(fmt::format("cast+linear x{}", plan.gemv_peers.size() + 1));
       } else {
         gemm_->linear(GemmType::kF32, f(0), f(1), bias, o, rows, n_out, n_in, stream_);
       }
       break;
     }
     case OpKind::kRope:
-      rope(f(0), i64(1), shape_numel(val(1).shape), n.attr_int("n_heads"), n.attr_int("head_dim"),
-           inv_freq_.at(index).as<float>(), o, stream_);
+      if (plan.rope_peer >= 0) {
+        const size_t j = static_cast<size_t>(plan.rope_peer);
+        const auto& m = nodes[j];
+        float* o2 = ensure_output(j, vals);
+        rope_pair(f(0), n.attr_int("n_heads"), o, static_cast<const float*>(vals[static_cast<size_t>(m.inputs[0])].data),
+                  m.attr_int("n_heads"), o2, i64(1), shape_numel(val(1).shape), n.attr_int("head_dim"),
+                  inv_freq_.at(index).as<float>(), stream_);
+        done_[j] = 1;
+        label("rope pair");
+      } else {
+        rope(f(0), i64(1), shape_numel(val(1).shape), n.attr_int("n_heads"), n.attr_int("head_dim"),
+             inv_freq_.at(index).as<float>(), o, stream_);
+      }
       break;
     case OpKind::kAttention: {
       PagedAttention p;
@@ -541,6 +731,7 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
       p.window = n.attr_int("window");
       paged_kv_write(p, f(1), f(2), stream_);
       paged_attention(p, f(0), o, stream_);
+      ++launches_;
       break;
     }
     case OpKind::kGatherRows:
@@ -552,6 +743,8 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
 }
 
 }  // namespace
+
+int64_t last_run_launches() { return g_last_run_launches.load(); }
 
 void set_cuda_graphs(Executable& exec, bool enabled) {
   auto* e = dynamic_cast<CudaExecutable*>(&exec);

@@ -26,8 +26,14 @@ std::unique_ptr<Executable> compile(const graph::Graph& graph, const KvLayout& k
 // after warm-up a decode step must make none).
 int64_t activation_allocations(const Executable& exec);
 
+// Kernel launches of the most recent run() of any CUDA executable in this process (a replayed
+// graph counts the launches of the step it captured). For benchmarks.
+int64_t last_run_launches();
+
 // Decode steps (one new token per row) are captured as a CUDA graph per batch size and replayed;
-// on by default, off with KPT_CUDA_GRAPHS=0 in the environment or here (tests compare the two).
+// other shapes (encoder calls, prefills) are captured when the same shape comes a second time (at
+// most 4 such shapes). On by default, off with KPT_CUDA_GRAPHS=0 in the environment or here
+// (tests compare the two).
 void set_cuda_graphs(Executable& exec, bool enabled);
 
 }  // namespace kpt::cuda

@@ -4,7 +4,9 @@
 // (running max and denominator) in chunks of 32, so nothing is materialized and one kernel
 // serves prefill and decode at any context length. Consecutive warps of a block
 // are consecutive heads: with GQA the heads of a group share their K/V rows through L1.
-// Not yet here: split-KV for long decode contexts and a tiled (tensor-core) prefill kernel.
+// Few query rows (decode) use a split-key variant: a block of warps per row, partial softmax
+// states merged in shared memory. Prefill and encoder calls (seq >= 32, head_dim <= 64) use a
+// tiled kernel sharing K/V tiles across 64 query rows. Not yet here: tensor cores (mma/wgmma).
 #include <cmath>
 
 #include "backends/cuda/check.h"
@@ -50,39 +52,17 @@ __device__ __forceinline__ float warp_sum(float v) {
 // chunk's max and sum are two warp reductions, and the V rows are accumulated with lanes over
 // head_dim (coalesced). The first version (one key at a time, a shuffle reduction per key) was
 // latency-bound: ~1,000 cycles per key, 4.8 ms per decode step on an H200 (docs/cuda.md).
+// This warp visits the chunks starting at first_key + 32 * split, every 32 * n_splits keys.
 template <int kPerLane>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    attention_kernel(PagedAttention p, const float* __restrict__ q, float* __restrict__ out) {
-  __shared__ __align__(16) float q_smem[kWarpsPerBlock][32 * kPerLane];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t row = int64_t{blockIdx.x} * kWarpsPerBlock + warp;  // (b * seq + t) * n_heads + h
-  if (row >= p.batch * p.seq * p.n_heads) return;  // whole warps only: no block barrier below
-  const int64_t h = row % p.n_heads;
-  const int64_t bt = row / p.n_heads;
-  const int64_t b = bt / p.seq, t = bt % p.seq;
-  const int64_t past = p.past_len[b];
-  const int64_t qpos = past + t;
-  const int64_t n_keys = p.causal ? qpos + 1 : past + p.seq;
-  const int64_t first_key = p.window > 0 && qpos - p.window + 1 > 0 ? qpos - p.window + 1 : 0;
-  const int64_t kvh = h / (p.n_heads / p.n_kv_heads);
+__device__ __forceinline__ void attend_chunks(const PagedAttention& p, const float* qs, int64_t b, int64_t kvh,
+                                              int64_t first_key, int64_t n_keys, int split, int n_splits,
+                                              float (&acc)[kPerLane], float& m, float& l) {
+  const int lane = threadIdx.x % 32;
   const int64_t hd = p.head_dim;
   const int64_t row_len = p.n_kv_heads * hd;
   const uint8_t* valid = p.key_valid + b * p.key_valid_stride;
   const bool vec4 = hd % 4 == 0;  // then every K row offset is a multiple of 4 floats
-
-  float* qs = q_smem[warp];
-#pragma unroll
-  for (int i = 0; i < kPerLane; ++i) {
-    const int64_t d = lane + 32 * i;
-    qs[d] = d < hd ? q[row * hd + d] * p.scale : 0.0f;
-  }
-  __syncwarp();
-
-  float acc[kPerLane];
-#pragma unroll
-  for (int i = 0; i < kPerLane; ++i) acc[i] = 0.0f;
-  float m = -INFINITY, l = 0.0f;
-  for (int64_t j0 = first_key; j0 < n_keys; j0 += 32) {
+  for (int64_t j0 = first_key + 32 * int64_t{split}; j0 < n_keys; j0 += 32 * int64_t{n_splits}) {
     const int64_t j = j0 + lane;
     float s = -INFINITY;
     int64_t base = 0;
@@ -125,10 +105,213 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       }
     }
   }
+}
+
+// The query row's visible keys [first_key, n_keys) and its K/V head.
+struct RowSpan {
+  int64_t b, kvh, first_key, n_keys;
+};
+
+__device__ __forceinline__ RowSpan row_span(const PagedAttention& p, int64_t row) {
+  const int64_t h = row % p.n_heads;
+  const int64_t bt = row / p.n_heads;
+  const int64_t b = bt / p.seq, t = bt % p.seq;
+  const int64_t past = p.past_len[b];
+  const int64_t qpos = past + t;
+  RowSpan r;
+  r.b = b;
+  r.kvh = h / (p.n_heads / p.n_kv_heads);
+  r.n_keys = p.causal ? qpos + 1 : past + p.seq;
+  r.first_key = p.window > 0 && qpos - p.window + 1 > 0 ? qpos - p.window + 1 : 0;
+  return r;
+}
+
+template <int kPerLane>
+__device__ __forceinline__ void load_q(const PagedAttention& p, const float* __restrict__ q, int64_t row, float* qs) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    const int64_t d = lane + 32 * i;
+    qs[d] = d < p.head_dim ? q[row * p.head_dim + d] * p.scale : 0.0f;
+  }
+  __syncwarp();
+}
+
+// One warp per query row: many rows (prefill, large batches) fill the GPU this way.
+template <int kPerLane>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    attention_kernel(PagedAttention p, const float* __restrict__ q, float* __restrict__ out) {
+  __shared__ __align__(16) float q_smem[kWarpsPerBlock][32 * kPerLane];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t row = int64_t{blockIdx.x} * kWarpsPerBlock + warp;  // (b * seq + t) * n_heads + h
+  if (row >= p.batch * p.seq * p.n_heads) return;  // whole warps only: no block barrier below
+  const RowSpan r = row_span(p, row);
+  float* qs = q_smem[warp];
+  load_q<kPerLane>(p, q, row, qs);
+  float acc[kPerLane];
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) acc[i] = 0.0f;
+  float m = -INFINITY, l = 0.0f;
+  attend_chunks<kPerLane>(p, qs, r.b, r.kvh, r.first_key, r.n_keys, 0, 1, acc, m, l);
   const float inv = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: zeros, as the reference
 #pragma unroll
   for (int i = 0; i < kPerLane; ++i) {
     const int64_t d = lane + 32 * i;
+    if (d < p.head_dim) out[row * p.head_dim + d] = acc[i] * inv;
+  }
+}
+
+// Split keys: one block per query row, its kSplits warps take interleaved chunks of 32 keys and
+// their partial softmax states (m, l, acc) are merged through shared memory. Decode has only
+// batch * n_heads rows (32 warps at batch 1 for a 1B LLaMA: 8 of 132 SMs busy, each walking the
+// whole context); splitting gives 8x the warps and an eighth of the serial chunk chain.
+constexpr int kSplits = 8;
+
+template <int kPerLane>
+__global__ void __launch_bounds__(kSplits * 32)
+    attention_split_kernel(PagedAttention p, const float* __restrict__ q, float* __restrict__ out) {
+  __shared__ __align__(16) float q_smem[32 * kPerLane];
+  __shared__ float acc_smem[kSplits][32 * kPerLane];
+  __shared__ float m_smem[kSplits], l_smem[kSplits];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t row = blockIdx.x;
+  const RowSpan r = row_span(p, row);
+  if (warp == 0) load_q<kPerLane>(p, q, row, q_smem);
+  __syncthreads();
+  float acc[kPerLane];
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) acc[i] = 0.0f;
+  float m = -INFINITY, l = 0.0f;
+  attend_chunks<kPerLane>(p, q_smem, r.b, r.kvh, r.first_key, r.n_keys, warp, kSplits, acc, m, l);
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) acc_smem[warp][lane + 32 * i] = acc[i];
+  if (lane == 0) {
+    m_smem[warp] = m;
+    l_smem[warp] = l;
+  }
+  __syncthreads();
+  float m_all = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < kSplits; ++w) m_all = fmaxf(m_all, m_smem[w]);
+  for (int64_t d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
+    float num = 0.0f, den = 0.0f;
+    if (m_all != -INFINITY) {  // else no visible key: zeros, as the reference
+#pragma unroll
+      for (int w = 0; w < kSplits; ++w) {
+        if (m_smem[w] == -INFINITY) continue;  // this warp saw no visible key
+        const float c = expf(m_smem[w] - m_all);
+        num += acc_smem[w][d] * c;
+        den += l_smem[w] * c;
+      }
+    }
+    out[row * p.head_dim + d] = den > 0.0f ? num / den : 0.0f;
+  }
+}
+
+// Tiled prefill/encoder attention (head_dim <= 64, a multiple of 4): a block takes 64 query rows
+// of one (batch, head) and streams the visible keys through shared memory in tiles of 32, so a
+// K/V row is read from L2 once per 64 queries instead of once per query (the warp-per-row kernel
+// re-read ~2 GB per layer from L2 at s512: 546 us per layer on an H200). Four lanes share a query
+// row, each owning 16 of the 64 dims: q and the output accumulator live in registers, the dot
+// product is finished with two xor shuffles (all four lanes then hold the same score, bitwise),
+// and the online softmax runs per 32-key tile. fp32 throughout, so it serves every level.
+constexpr int kTileQ = 64, kTileK = 32, kTiledHd = 64, kLanesPerRow = 4, kDimsPerLane = kTiledHd / kLanesPerRow;
+
+__global__ void __launch_bounds__(kTileQ * kLanesPerRow)
+    attention_tiled_kernel(PagedAttention p, const float* __restrict__ q, float* __restrict__ out) {
+  __shared__ float4 k_tile[kTileK][kTiledHd / 4];
+  __shared__ float4 v_tile[kTileK][kTiledHd / 4];
+  __shared__ uint8_t key_ok[kTileK];
+  const int tid = threadIdx.x;
+  const int part = tid % kLanesPerRow;  // dims [16 * part, 16 * part + 16)
+  const int64_t t0 = int64_t{blockIdx.x} * kTileQ;
+  const int64_t t = t0 + tid / kLanesPerRow;
+  const int64_t b = blockIdx.y / p.n_heads, h = blockIdx.y % p.n_heads;
+  const bool active = t < p.seq;
+  const int64_t hd = p.head_dim, row_len = p.n_kv_heads * hd;
+  const int64_t kvh = h / (p.n_heads / p.n_kv_heads);
+  const int64_t past = p.past_len[b];
+  const int64_t qpos = past + t;
+  const int64_t n_keys = p.causal ? qpos + 1 : past + p.seq;
+  const int64_t first_key = p.window > 0 && qpos - p.window + 1 > 0 ? qpos - p.window + 1 : 0;
+  // Keys any row of the block can see: first_key grows with t, n_keys too (or is constant).
+  const int64_t t_last = t0 + kTileQ - 1 < p.seq - 1 ? t0 + kTileQ - 1 : p.seq - 1;
+  const int64_t lo = p.window > 0 && past + t0 - p.window + 1 > 0 ? past + t0 - p.window + 1 : 0;
+  const int64_t hi = p.causal ? past + t_last + 1 : past + p.seq;
+  const uint8_t* valid = p.key_valid + b * p.key_valid_stride;
+  const int64_t row = ((b * p.seq + (active ? t : 0)) * p.n_heads + h);
+
+  float qv[kDimsPerLane], acc[kDimsPerLane];
+#pragma unroll
+  for (int i = 0; i < kDimsPerLane; ++i) {
+    const int64_t d = part * kDimsPerLane + i;
+    qv[i] = active && d < hd ? q[row * hd + d] * p.scale : 0.0f;
+    acc[i] = 0.0f;
+  }
+  float m = -INFINITY, l = 0.0f;
+  for (int64_t j0 = lo; j0 < hi; j0 += kTileK) {
+    __syncthreads();  // the previous tile is consumed
+    for (int idx = tid; idx < kTileK * (kTiledHd / 4); idx += blockDim.x) {
+      const int key = idx / (kTiledHd / 4), c = idx % (kTiledHd / 4);
+      const int64_t j = j0 + key;
+      float4 kv = make_float4(0.0f, 0.0f, 0.0f, 0.0f), vv = kv;
+      if (j < hi && 4 * c < hd) {
+        const int64_t base = slot_row(p, b, j) * row_len + kvh * hd + 4 * c;
+        kv = *reinterpret_cast<const float4*>(p.k_pool + base);
+        vv = *reinterpret_cast<const float4*>(p.v_pool + base);
+      }
+      k_tile[key][c] = kv;
+      v_tile[key][c] = vv;
+    }
+    if (tid < kTileK) key_ok[tid] = j0 + tid < hi && valid[j0 + tid] != 0 ? 1 : 0;
+    __syncthreads();
+    float s[kTileK];
+    float tile_max = -INFINITY;
+#pragma unroll
+    for (int jj = 0; jj < kTileK; ++jj) {
+      float d0 = 0.0f, d1 = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kDimsPerLane / 4; ++c) {
+        const float4 kv = k_tile[jj][part * (kDimsPerLane / 4) + c];
+        d0 = fmaf(qv[4 * c], kv.x, d0);
+        d1 = fmaf(qv[4 * c + 1], kv.y, d1);
+        d0 = fmaf(qv[4 * c + 2], kv.z, d0);
+        d1 = fmaf(qv[4 * c + 3], kv.w, d1);
+      }
+      float dot = d0 + d1;
+      dot += __shfl_xor_sync(0xffffffffu, dot, 1);
+      dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+      const int64_t j = j0 + jj;
+      const bool visible = active && key_ok[jj] != 0 && j >= first_key && j < n_keys;
+      s[jj] = visible ? dot : -INFINITY;
+      tile_max = fmaxf(tile_max, s[jj]);
+    }
+    if (tile_max == -INFINITY) continue;  // nothing visible to this row here (no barrier skipped)
+    const float m_new = fmaxf(m, tile_max);
+    const float corr = expf(m - m_new);  // m = -inf before the first visible key: 0
+    l *= corr;
+#pragma unroll
+    for (int i = 0; i < kDimsPerLane; ++i) acc[i] *= corr;
+#pragma unroll
+    for (int jj = 0; jj < kTileK; ++jj) {
+      const float pj = s[jj] == -INFINITY ? 0.0f : expf(s[jj] - m_new);
+      l += pj;
+#pragma unroll
+      for (int c = 0; c < kDimsPerLane / 4; ++c) {
+        const float4 vv = v_tile[jj][part * (kDimsPerLane / 4) + c];
+        acc[4 * c] = fmaf(pj, vv.x, acc[4 * c]);
+        acc[4 * c + 1] = fmaf(pj, vv.y, acc[4 * c + 1]);
+        acc[4 * c + 2] = fmaf(pj, vv.z, acc[4 * c + 2]);
+        acc[4 * c + 3] = fmaf(pj, vv.w, acc[4 * c + 3]);
+      }
+    }
+    m = m_new;
+  }
+  if (!active) return;
+  const float inv = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: zeros, as the reference
+#pragma unroll
+  for (int i = 0; i < kDimsPerLane; ++i) {
+    const int64_t d = part * kDimsPerLane + i;
     if (d < hd) out[row * hd + d] = acc[i] * inv;
   }
 }
@@ -144,6 +327,26 @@ void paged_kv_write(const PagedAttention& p, const float* k, const float* v, cud
 void paged_attention(const PagedAttention& p, const float* q, float* out, cudaStream_t stream) {
   const int64_t rows = p.batch * p.seq * p.n_heads;
   if (rows == 0) return;
+  // Prefill and encoder calls: K/V tiles shared by 64 query rows.
+  if (p.seq >= kTiledMinSeq && p.head_dim <= kTiledHd && p.head_dim % 4 == 0) {
+    const dim3 grid(static_cast<unsigned>((p.seq + kTileQ - 1) / kTileQ), static_cast<unsigned>(p.batch * p.n_heads));
+    attention_tiled_kernel<<<grid, kTileQ * kLanesPerRow, 0, stream>>>(p, q, out);
+    KPT_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  // Few rows (decode, short encoder calls): split each row's keys over a block of warps.
+  if (rows <= kSplitMaxRows) {
+    const unsigned grid = static_cast<unsigned>(rows);
+    if (p.head_dim <= 64) {
+      attention_split_kernel<2><<<grid, kSplits * 32, 0, stream>>>(p, q, out);
+    } else if (p.head_dim <= 128) {
+      attention_split_kernel<4><<<grid, kSplits * 32, 0, stream>>>(p, q, out);
+    } else {
+      attention_split_kernel<8><<<grid, kSplits * 32, 0, stream>>>(p, q, out);
+    }
+    KPT_CUDA_CHECK_LAUNCH();
+    return;
+  }
   const unsigned grid = static_cast<unsigned>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
   const unsigned threads = kWarpsPerBlock * 32;
   // head_dim picks the register footprint: 64 and 128 are the common sizes.

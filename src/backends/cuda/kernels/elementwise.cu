@@ -37,6 +37,15 @@ __global__ void unary_kernel(const float* __restrict__ x, int64_t n, float* __re
   }
 }
 
+// act(x) * y: the gated MLP (SwiGLU and friends) in one pass instead of two launches.
+template <Unary kOp>
+__global__ void unary_mul_kernel(const float* __restrict__ x, const float* __restrict__ y, int64_t n,
+                                 float* __restrict__ out) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    out[i] = apply<kOp>(x[i]) * y[i];
+  }
+}
+
 template <Binary kOp>
 __global__ void binary_kernel(const float* __restrict__ a, const float* __restrict__ b, int64_t n,
                               float* __restrict__ out) {
@@ -68,7 +77,21 @@ __global__ void f32_to_bf16_kernel(const float* __restrict__ x, int64_t n, __nv_
   }
 }
 
+// Busy-waits `ns` nanoseconds of the GPU's global timer (profiling only).
+__global__ void spin_kernel(int64_t ns) {
+  uint64_t t0 = 0, t = 0;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+  do {
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  } while (static_cast<int64_t>(t - t0) < ns);
+}
+
 }  // namespace
+
+void gpu_spin(int64_t ns, cudaStream_t stream) {
+  spin_kernel<<<1, 1, 0, stream>>>(ns);
+  KPT_CUDA_CHECK_LAUNCH();
+}
 
 void unary(Unary op, const float* x, int64_t n, float* out, cudaStream_t stream) {
   if (n == 0) return;
@@ -78,6 +101,18 @@ void unary(Unary op, const float* x, int64_t n, float* out, cudaStream_t stream)
     case Unary::kGeluTanh: unary_kernel<Unary::kGeluTanh><<<g, kThreads, 0, stream>>>(x, n, out); break;
     case Unary::kSilu: unary_kernel<Unary::kSilu><<<g, kThreads, 0, stream>>>(x, n, out); break;
     case Unary::kRelu: unary_kernel<Unary::kRelu><<<g, kThreads, 0, stream>>>(x, n, out); break;
+  }
+  KPT_CUDA_CHECK_LAUNCH();
+}
+
+void unary_mul(Unary op, const float* x, const float* y, int64_t n, float* out, cudaStream_t stream) {
+  if (n == 0) return;
+  const unsigned g = grid_for(n);
+  switch (op) {
+    case Unary::kGeluErf: unary_mul_kernel<Unary::kGeluErf><<<g, kThreads, 0, stream>>>(x, y, n, out); break;
+    case Unary::kGeluTanh: unary_mul_kernel<Unary::kGeluTanh><<<g, kThreads, 0, stream>>>(x, y, n, out); break;
+    case Unary::kSilu: unary_mul_kernel<Unary::kSilu><<<g, kThreads, 0, stream>>>(x, y, n, out); break;
+    case Unary::kRelu: unary_mul_kernel<Unary::kRelu><<<g, kThreads, 0, stream>>>(x, y, n, out); break;
   }
   KPT_CUDA_CHECK_LAUNCH();
 }

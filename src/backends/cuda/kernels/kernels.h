@@ -18,20 +18,35 @@ void embedding(const float* table, int64_t dim, const int64_t* ids, int64_t n, f
 
 void unary(Unary op, const float* x, int64_t n, float* out, cudaStream_t stream);
 void binary(Binary op, const float* a, const float* b, int64_t n, float* out, cudaStream_t stream);
+// out [n] = act(x [n]) * y [n]: the gated MLP (SwiGLU: act = SiLU) in one launch.
+void unary_mul(Unary op, const float* x, const float* y, int64_t n, float* out, cudaStream_t stream);
 
 // x/out [rows, dim]; statistics in fp32 (two passes over the row, no E[x^2]-E[x]^2 cancellation).
 void layer_norm(const float* x, const float* gamma, const float* beta, int64_t rows, int64_t dim, float eps,
                 float* out, cudaStream_t stream);
 void rms_norm(const float* x, const float* gamma, int64_t rows, int64_t dim, float eps, float* out,
               cudaStream_t stream);
+// Residual add fused in front of the norm: sum [rows, dim] = a + b (written: the residual stream
+// needs it), out = norm(sum). sum and out must not alias a or b.
+void add_layer_norm(const float* a, const float* b, const float* gamma, const float* beta, int64_t rows, int64_t dim,
+                    float eps, float* sum, float* out, cudaStream_t stream);
+void add_rms_norm(const float* a, const float* b, const float* gamma, int64_t rows, int64_t dim, float eps, float* sum,
+                  float* out, cudaStream_t stream);
 
 // Rotate-half RoPE. x/out [tokens, n_heads, head_dim], positions [tokens], inv_freq [head_dim / 2] (fp32).
 void rope(const float* x, const int64_t* positions, int64_t tokens, int64_t n_heads, int64_t head_dim,
           const float* inv_freq, float* out, cudaStream_t stream);
+// rope of two tensors with the same positions (q [tokens, n_heads0, hd] and k [tokens, n_heads1,
+// hd] of one layer) in one launch; each result equals rope() of that tensor.
+void rope_pair(const float* x0, int64_t n_heads0, float* out0, const float* x1, int64_t n_heads1, float* out1,
+               const int64_t* positions, int64_t tokens, int64_t head_dim, const float* inv_freq, cudaStream_t stream);
 
 // out [B, R, H] = x [B, S, H] at rows [B, R]
 void gather_rows(const float* x, const int64_t* rows, int64_t batch, int64_t seq, int64_t n_rows, int64_t dim,
                  float* out, cudaStream_t stream);
+
+// Keeps the stream busy for `ns` nanoseconds (profiling: launches queue up behind it).
+void gpu_spin(int64_t ns, cudaStream_t stream);
 
 // out [n] = bf16(x [n]), round to nearest even
 void f32_to_bf16(const float* x, int64_t n, uint16_t* out, cudaStream_t stream);
@@ -40,6 +55,20 @@ void f32_to_bf16(const float* x, int64_t n, uint16_t* out, cudaStream_t stream);
 // output: the fallback where cuBLASLt has no algorithm, and the twin its tests compare with.
 void gemm_simt(bool bf16, const void* x, const void* w, const float* bias, float* out, int64_t m, int64_t n, int64_t k,
                cudaStream_t stream);
+
+// Decode GEMMs: out [m, n] = x [m, k] (fp32) . w [n, k]^T (bf16) (+ bias [n]) for m <= 8, fp32
+// accumulation, up to three weights sharing x in one launch. Bandwidth-bound: one pass over the
+// weights, no cast kernel for x. The reference twin is cpu::linear on bf16-rounded weights.
+struct GemvOut {
+  const uint16_t* w = nullptr;  // [n, k] bf16
+  const float* bias = nullptr;  // [n] or null
+  float* out = nullptr;         // [m, n]
+  int64_t n = 0;
+  int act = -1;                 // >= 0: a Unary applied after the bias (the GEMV epilogue)
+};
+constexpr int64_t kMaxGemvRows = 8;
+constexpr int kMaxGemvOuts = 3;
+void gemv_bf16(const float* x, int64_t m, int64_t k, const GemvOut* outs, int n_outs, cudaStream_t stream);
 
 // One step of paged attention. Pools are [n_blocks, block_size, n_kv_heads, head_dim] fp32.
 struct PagedAttention {
@@ -60,9 +89,15 @@ struct PagedAttention {
 // Writes k/v [B, S, n_kv_heads, head_dim] into the pools at positions past_len .. past_len + S - 1.
 void paged_kv_write(const PagedAttention& p, const float* k, const float* v, cudaStream_t stream);
 
-// q/out [B, S, n_heads, head_dim]. One warp per query row with an online softmax over its keys;
+// q/out [B, S, n_heads, head_dim]. One warp per query row with an online softmax over its keys,
+// or, for at most kSplitMaxRows rows (decode), a block of 8 warps per row splitting the keys,
+// or (prefill, encoders) the tiled kernel;
 // a query with no visible key gets zeros (as the CPU reference). head_dim <= kMaxHeadDim.
 constexpr int64_t kMaxHeadDim = 256;
+constexpr int64_t kSplitMaxRows = 4096;
+// seq >= kTiledMinSeq with head_dim <= 64 (a multiple of 4): the tiled kernel (64 query rows of
+// one head share K/V tiles in shared memory) instead of either of the above.
+constexpr int64_t kTiledMinSeq = 32;
 void paged_attention(const PagedAttention& p, const float* q, float* out, cudaStream_t stream);
 
 }  // namespace kpt::cuda

@@ -1,4 +1,6 @@
-// LayerNorm and RMSNorm: one block per row, fp32 statistics with a block-wide reduction.
+// LayerNorm and RMSNorm: one block per row, fp32 statistics with a block-wide reduction. The
+// add_* variants fuse the residual add in front (sum = a + b is written, as the residual stream
+// needs it, and normalized in the same launch): one launch and one pass fewer per norm.
 #include "backends/cuda/check.h"
 #include "backends/cuda/kernels/kernels.h"
 
@@ -48,6 +50,43 @@ __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __rest
   for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) o[i] = gamma[i] * (xr[i] * inv);
 }
 
+// sum = a + b; each thread later re-reads only the elements it wrote itself (program order).
+__global__ void add_layer_norm_kernel(const float* __restrict__ a, const float* __restrict__ b,
+                                      const float* __restrict__ gamma, const float* __restrict__ beta, int64_t dim,
+                                      float eps, float* __restrict__ sum, float* __restrict__ out) {
+  __shared__ float scratch[kThreads / 32];
+  const int64_t off = int64_t{blockIdx.x} * dim;
+  float s = 0.0f;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float v = a[off + i] + b[off + i];
+    sum[off + i] = v;
+    s += v;
+  }
+  const float mean = block_sum(s, scratch) / static_cast<float>(dim);
+  float ss = 0.0f;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float d = sum[off + i] - mean;
+    ss += d * d;
+  }
+  const float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(dim) + eps);
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) out[off + i] = (sum[off + i] - mean) * inv * gamma[i] + beta[i];
+}
+
+__global__ void add_rms_norm_kernel(const float* __restrict__ a, const float* __restrict__ b,
+                                    const float* __restrict__ gamma, int64_t dim, float eps, float* __restrict__ sum,
+                                    float* __restrict__ out) {
+  __shared__ float scratch[kThreads / 32];
+  const int64_t off = int64_t{blockIdx.x} * dim;
+  float ss = 0.0f;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float v = a[off + i] + b[off + i];
+    sum[off + i] = v;
+    ss += v * v;
+  }
+  const float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(dim) + eps);
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) out[off + i] = gamma[i] * (sum[off + i] * inv);
+}
+
 }  // namespace
 
 void layer_norm(const float* x, const float* gamma, const float* beta, int64_t rows, int64_t dim, float eps,
@@ -61,6 +100,20 @@ void rms_norm(const float* x, const float* gamma, int64_t rows, int64_t dim, flo
               cudaStream_t stream) {
   if (rows == 0) return;
   rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, gamma, dim, eps, out);
+  KPT_CUDA_CHECK_LAUNCH();
+}
+
+void add_layer_norm(const float* a, const float* b, const float* gamma, const float* beta, int64_t rows, int64_t dim,
+                    float eps, float* sum, float* out, cudaStream_t stream) {
+  if (rows == 0) return;
+  add_layer_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(a, b, gamma, beta, dim, eps, sum, out);
+  KPT_CUDA_CHECK_LAUNCH();
+}
+
+void add_rms_norm(const float* a, const float* b, const float* gamma, int64_t rows, int64_t dim, float eps, float* sum,
+                  float* out, cudaStream_t stream) {
+  if (rows == 0) return;
+  add_rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(a, b, gamma, dim, eps, sum, out);
   KPT_CUDA_CHECK_LAUNCH();
 }
 

@@ -7,9 +7,21 @@ namespace kpt::cuda {
 
 namespace {
 
-// One block per token; threads over (head, i < head_dim / 2).
-__global__ void rope_kernel(const float* __restrict__ x, const int64_t* __restrict__ positions, int64_t n_heads,
-                            int64_t head_dim, const float* __restrict__ inv_freq, float* __restrict__ out) {
+struct RopeArgs {
+  const float* x[2];
+  float* out[2];
+  int64_t n_heads[2];
+};
+
+// One block per (token, tensor); threads over (head, i < head_dim / 2). Two tensors (q and k of
+// one layer, same positions) share a launch through blockIdx.y.
+__global__ void rope_kernel(RopeArgs args, const int64_t* __restrict__ positions, int64_t head_dim,
+                            const float* __restrict__ inv_freq) {
+  // Constant indices only: a run-time index into the parameter array copies it to local memory.
+  const bool second = blockIdx.y == 1;
+  const float* __restrict__ x = second ? args.x[1] : args.x[0];
+  float* __restrict__ out = second ? args.out[1] : args.out[0];
+  const int64_t n_heads = second ? args.n_heads[1] : args.n_heads[0];
   const int64_t t = blockIdx.x;
   const int64_t half = head_dim / 2;
   const float pos = static_cast<float>(positions[t]);
@@ -30,7 +42,16 @@ __global__ void rope_kernel(const float* __restrict__ x, const int64_t* __restri
 void rope(const float* x, const int64_t* positions, int64_t tokens, int64_t n_heads, int64_t head_dim,
           const float* inv_freq, float* out, cudaStream_t stream) {
   if (tokens == 0) return;
-  rope_kernel<<<static_cast<unsigned>(tokens), 256, 0, stream>>>(x, positions, n_heads, head_dim, inv_freq, out);
+  const RopeArgs args{{x, nullptr}, {out, nullptr}, {n_heads, 0}};
+  rope_kernel<<<dim3(static_cast<unsigned>(tokens), 1), 256, 0, stream>>>(args, positions, head_dim, inv_freq);
+  KPT_CUDA_CHECK_LAUNCH();
+}
+
+void rope_pair(const float* x0, int64_t n_heads0, float* out0, const float* x1, int64_t n_heads1, float* out1,
+               const int64_t* positions, int64_t tokens, int64_t head_dim, const float* inv_freq, cudaStream_t stream) {
+  if (tokens == 0) return;
+  const RopeArgs args{{x0, x1}, {out0, out1}, {n_heads0, n_heads1}};
+  rope_kernel<<<dim3(static_cast<unsigned>(tokens), 2), 256, 0, stream>>>(args, positions, head_dim, inv_freq);
   KPT_CUDA_CHECK_LAUNCH();
 }
 
