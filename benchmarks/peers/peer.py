@@ -168,13 +168,10 @@ class OrtPeer:
         if req["device"] != "cpu":
             raise Unavailable("unsupported", f"the onnxruntime peer runs on the CPU only, not {req['device']}")
         ort = need("onnxruntime", "onnxruntime")
-        need("onnx", "onnx")
-        torch = need("torch", "torch")
-        transformers = need("transformers", "transformers")
         import numpy as np
         cfg = read_config(req["model_dir"])
         self.encoder = cfg.get("model_type") == "bert"
-        path, optimized = self._export(req["model_dir"], cfg, torch, transformers)
+        path, optimized, exporter = self._export(req["model_dir"], cfg)
         so = ort.SessionOptions()
         if req.get("threads", 0) > 0:
             so.intra_op_num_threads = req["threads"]
@@ -188,13 +185,15 @@ class OrtPeer:
         self.feed = {k: v for k, v in feed.items() if k in names}
         self.n_parameters = 0
         self.info = {"engine": "onnxruntime", "version": ort.__version__, "dtype": "float32",
-                     "what": f"ONNX export (torch {torch.__version__}, opset 17) of {Path(req['model_dir']).name}, "
+                     "what": f"ONNX export ({exporter}, opset 17) of {Path(req['model_dir']).name}, "
                              + ("onnxruntime.transformers optimizer (model_type "
                                 f"{optimized}) + " if optimized else "")
                              + "ORT_ENABLE_ALL, one run() call"}
 
     @staticmethod
-    def _export(model_dir, cfg, torch, transformers):
+    def _export(model_dir, cfg):
+        """The optimized ONNX file of this model, exported once and cached (torch is imported only
+        to export, so a cached run does not carry it in its memory)."""
         st = sorted(Path(model_dir).glob("*.safetensors"))
         key = hashlib.sha256(json.dumps([str(Path(model_dir).resolve()), [(p.name, p.stat().st_size, p.stat().st_mtime)
                                                                           for p in st], cfg]).encode()).hexdigest()[:16]
@@ -202,8 +201,12 @@ class OrtPeer:
         raw, opt = CACHE / f"{key}.onnx", CACHE / f"{key}.opt.onnx"
         model_type = {"bert": "bert", "gpt2": "gpt2"}.get(cfg.get("model_type"))
         target = opt if model_type else raw
+        stamp = target.with_suffix(".exporter")
         if target.exists():
-            return target, model_type
+            return target, model_type, stamp.read_text() if stamp.exists() else "cached"
+        torch = need("torch", "torch")
+        transformers = need("transformers", "transformers")
+        need("onnx", "onnx")
         encoder = cfg.get("model_type") == "bert"
         cls = transformers.AutoModel if encoder else transformers.AutoModelForCausalLM
         m = cls.from_pretrained(model_dir, dtype=torch.float32).eval()
@@ -231,7 +234,8 @@ class OrtPeer:
             o = optimize_model(str(raw), model_type=model_type, num_heads=cfg.get("num_attention_heads", cfg.get("n_head", 0)),
                                hidden_size=cfg.get("hidden_size", cfg.get("n_embd", 0)))
             o.save_model_to_file(str(opt))
-        return target, model_type
+        stamp.write_text(f"torch {torch.__version__}")
+        return target, model_type, f"torch {torch.__version__}"
 
     def run(self):
         c0, t0 = time.process_time(), time.perf_counter()
