@@ -232,6 +232,11 @@ PeerRunner::PeerRunner(const WorkloadSpec& spec, const Progress& progress)
     load_ms.unit = "ms";
     load_ms.samples.push_back(ready.value("load_ms", 0.0));
     m.r.metrics["load_ms"] = load_ms;
+  } catch (const Error& e) {
+    // A peer that breaks while loading (an exporter or compiler failure in its library) is
+    // reported and left out like a missing one: one peer must not sink a whole suite.
+    m.stop();
+    throw PeerUnavailable(std::string("failed to load: ") + e.what());
   } catch (...) {
     m.stop();
     throw;
