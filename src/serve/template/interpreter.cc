@@ -162,33 +162,37 @@ class Renderer {
     }
     if (items.empty()) return exec_body(n.else_body, scope, out);
     const auto length = static_cast<int64_t>(items.size());
+    // One loop object for the whole loop, updated per iteration, as jinja2's LoopContext is.
+    auto loop = std::make_shared<Dict>();
+    auto index = std::make_shared<int64_t>(0);
+    auto cycle = std::make_shared<Function>();
+    cycle->name = "loop.cycle";
+    cycle->call = [index](CallArgs& a) -> Value {
+      if (a.positional.empty()) throw_render_error("no items for cycling given");
+      return a.positional[static_cast<size_t>(*index) % a.positional.size()];
+    };
+    for (const char* key : {"index", "index0", "revindex", "revindex0", "first", "last", "length",
+                            "depth", "depth0", "previtem", "nextitem"}) {
+      loop->items.emplace_back(key, Value());
+    }
+    loop->items.emplace_back("cycle", Value(std::move(cycle)));
+    const Value loop_value(loop);
     for (int64_t i = 0; i < length; ++i) {
       Scope iter{&scope, {}};
-      auto loop = std::make_shared<Dict>();
-      loop->items.reserve(11);
-      loop->items.emplace_back("index", Value(i + 1));
-      loop->items.emplace_back("index0", Value(i));
-      loop->items.emplace_back("revindex", Value(length - i));
-      loop->items.emplace_back("revindex0", Value(length - i - 1));
-      loop->items.emplace_back("first", Value(i == 0));
-      loop->items.emplace_back("last", Value(i == length - 1));
-      loop->items.emplace_back("length", Value(length));
-      loop->items.emplace_back("depth", Value(1));
-      loop->items.emplace_back("depth0", Value(0));
-      loop->items.emplace_back(
-          "previtem", i > 0 ? items[static_cast<size_t>(i - 1)]
-                            : Value::undefined("there is no previous item"));
-      loop->items.emplace_back(
-          "nextitem", i + 1 < length ? items[static_cast<size_t>(i + 1)]
-                                     : Value::undefined("there is no next item"));
-      auto cycle = std::make_shared<Function>();
-      cycle->name = "loop.cycle";
-      cycle->call = [i](CallArgs& a) -> Value {
-        if (a.positional.empty()) throw_render_error("no items for cycling given");
-        return a.positional[static_cast<size_t>(i) % a.positional.size()];
-      };
-      loop->items.emplace_back("cycle", Value(std::move(cycle)));
-      iter.vars.emplace_back("loop", Value(std::move(loop)));
+      *index = i;
+      auto& li = loop->items;
+      li[0].second = Value(i + 1);
+      li[1].second = Value(i);
+      li[2].second = Value(length - i);
+      li[3].second = Value(length - i - 1);
+      li[4].second = Value(i == 0);
+      li[5].second = Value(i == length - 1);
+      li[6].second = Value(length);
+      li[7].second = Value(1);
+      li[8].second = Value(0);
+      li[9].second = i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item");
+      li[10].second = i + 1 < length ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item");
+      iter.vars.emplace_back("loop", loop_value);
       assign(n.targets, items[static_cast<size_t>(i)], iter);
       Flow f = exec_body(n.body, iter, out);
       if (f == Flow::kBreak) break;
@@ -419,8 +423,12 @@ class Renderer {
 
   static int64_t as_integer(const Value& v) { return v.is_bool() ? int64_t{v.as_bool()} : v.as_int(); }
 
-  static Value binary_op(const std::string& op, const Value& a, const Value& b) {
-    if (op == "~") return Value(a.str() + b.str());
+  static Value binary_op(const std::string& op, Value a, const Value& b) {
+    if (op == "~") {
+      std::string s = a.is_string() ? std::move(a).take_string() : a.str();
+      s += b.is_string() ? b.as_string() : b.str();
+      return Value(std::move(s));
+    }
     if (a.is_undefined()) throw_render_error(a.as_undefined().hint);
     if (b.is_undefined()) throw_render_error(b.as_undefined().hint);
     auto unsupported = [&]() -> Value {
@@ -436,7 +444,11 @@ class Renderer {
         return Value(r);
       }
       if (nums) return Value(a.to_double() + b.to_double());
-      if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
+      if (a.is_string() && b.is_string()) {
+        std::string s = std::move(a).take_string();
+        s += b.as_string();
+        return Value(std::move(s));
+      }
       if (a.is_list() && b.is_list() && a.as_list().is_tuple == b.as_list().is_tuple) {
         std::vector<Value> items = a.as_list().items;
         items.insert(items.end(), b.as_list().items.begin(), b.as_list().items.end());

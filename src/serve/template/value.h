@@ -100,6 +100,8 @@ class Value {
   Dict& as_dict() const { return *get<DictPtr>("dict"); }
   Function& as_function() const { return *get<FunctionPtr>("function"); }
   const Undefined& as_undefined() const { return get<Undefined>("Undefined"); }
+  // Moves the string out of a string value (lets `a + b` append in place).
+  std::string take_string() && { return std::move(std::get<std::string>(v_)); }
   // Numeric view of bool/int/float (Python: True + 1 == 2).
   double to_double() const;
 
