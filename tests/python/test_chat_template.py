@@ -64,15 +64,27 @@ def python_render(source, messages, add_generation_prompt, special, extra):
         return None, f"{type(e).__name__}: {e}"
 
 
+def _case(messages, add_generation_prompt, special, extra):
+    return {"messages": messages, "add_generation_prompt": add_generation_prompt, "extra": extra, **special}
+
+
 def cpp_render(template_path, messages, add_generation_prompt, special, extra):
-    payload = {"messages": messages, "add_generation_prompt": add_generation_prompt, "extra": extra}
-    payload.update(special)
-    r = subprocess.run([str(BIN), "--chat", str(template_path)], input=json.dumps(payload).encode(),
+    """(text, None) or (None, "error: ...") from one kpt_render_template --chat run."""
+    r = subprocess.run([str(BIN), "--chat", str(template_path)],
+                       input=json.dumps(_case(messages, add_generation_prompt, special, extra)).encode(),
                        capture_output=True, timeout=30)
     if r.returncode == 0:
         return r.stdout.decode("utf-8"), None
     assert r.returncode == 1, f"kpt_render_template crashed (rc={r.returncode}): {r.stderr.decode()[-2000:]}"
     return None, r.stdout.decode("utf-8", "replace").strip()
+
+
+def cpp_render_batch(template_path, cases):
+    """[(text, None) or (None, error)] for many chat cases in one process."""
+    r = subprocess.run([str(BIN), "--chat-batch", str(template_path)], input=json.dumps(cases).encode(),
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, f"kpt_render_template crashed (rc={r.returncode}): {r.stderr.decode()[-2000:]}"
+    return [(x.get("text"), x.get("error")) for x in json.loads(r.stdout)]
 
 
 @pytest.fixture(scope="module")
@@ -214,20 +226,20 @@ def test_parity_with_jinja2(binary, tmp_path):
     mismatches, n_ok, n_err = [], 0, 0
     for name, path, special in corpus:
         source = path.read_text()
-        for case, messages, extra in CASES:
-            for agp in (False, True):
-                want, want_err = python_render(source, messages, agp, special, extra)
-                got, got_err = cpp_render(path, messages, agp, special, extra)
-                if want_err is not None or got_err is not None:
-                    n_err += 1
-                    if (want_err is None) != (got_err is None):
-                        mismatches.append(f"{name}/{case}/agp={agp}: python {want_err or 'ok'} vs c++ {got_err or 'ok'}")
-                    elif want_err.startswith("TemplateError: ") and want_err[len("TemplateError: "):] not in got_err:
-                        mismatches.append(f"{name}/{case}/agp={agp}: raise_exception message differs: {want_err!r} vs {got_err!r}")
-                elif want != got:
-                    mismatches.append(f"{name}/{case}/agp={agp}:\n  python: {want!r}\n  c++:    {got!r}")
-                else:
-                    n_ok += 1
+        runs = [(case, messages, extra, agp) for case, messages, extra in CASES for agp in (False, True)]
+        got_all = cpp_render_batch(path, [_case(m, agp, special, extra) for _, m, extra, agp in runs])
+        for (case, messages, extra, agp), (got, got_err) in zip(runs, got_all):
+            want, want_err = python_render(source, messages, agp, special, extra)
+            if want_err is not None or got_err is not None:
+                n_err += 1
+                if (want_err is None) != (got_err is None):
+                    mismatches.append(f"{name}/{case}/agp={agp}: python {want_err or 'ok'} vs c++ {got_err or 'ok'}")
+                elif want_err.startswith("TemplateError: ") and got_err != want_err[len("TemplateError: "):]:
+                    mismatches.append(f"{name}/{case}/agp={agp}: raise_exception message differs: {want_err!r} vs {got_err!r}")
+            elif want != got:
+                mismatches.append(f"{name}/{case}/agp={agp}:\n  python: {want!r}\n  c++:    {got!r}")
+            else:
+                n_ok += 1
     assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:20])
     # The corpus must mostly render: a corpus of errors would prove little.
     assert n_ok > 3 * n_err, (n_ok, n_err)
@@ -255,6 +267,7 @@ def test_mutated_templates_never_crash(binary, tmp_path):
     sources = [p.read_text() for p in sorted(FIXTURES.glob("*.jinja"))]
     alphabet = "{}%#-+()[]|.,:'\"~ \n\tabcdefghijklmnopqrstuvwxyz0123456789=<>!*/"
     path = tmp_path / "mutated.jinja"
+    case = _case(TOOL_CONVERSATION, True, {"bos_token": "<s>", "eos_token": "</s>"}, {"tools": [WEATHER_TOOL]})
     for i in range(60):
         src = rng.choice(sources)
         if i % 3 == 0:
@@ -265,7 +278,8 @@ def test_mutated_templates_never_crash(binary, tmp_path):
                 chars[rng.randrange(len(chars))] = rng.choice(alphabet)
             src = "".join(chars)
         path.write_text(src)
-        cpp_render(path, TOOL_CONVERSATION, True, {"bos_token": "<s>", "eos_token": "</s>"}, {"tools": [WEATHER_TOOL]})
+        (text, err), = cpp_render_batch(path, [case])
+        assert (text is None) != (err is None)
 
 
 # ---- random expressions ----------------------------------------------------------------------
@@ -314,21 +328,21 @@ def _random_expr(rng, depth=0):
 
 
 def test_random_expressions_match_jinja2(binary, tmp_path):
-    """Seeded random expressions over operators, filters, tests and methods: same text or both fail."""
+    """400 seeded random expressions over operators, filters, tests and methods: same text or both fail."""
     env = _replica_env()
     rng = random.Random(2024)
-    path = tmp_path / "expr.jinja"
+    sources = ["{{ " + _random_expr(rng) + " }}" for _ in range(400)]
+    r = subprocess.run([str(binary), "--batch"], input=json.dumps({"context": EXPR_CONTEXT, "templates": sources}).encode(),
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, f"kpt_render_template crashed: {r.stderr.decode()[-1000:]}"
+    results = json.loads(r.stdout)
     mismatches = []
-    for _ in range(300):
-        src = "{{ " + _random_expr(rng) + " }}"
+    for src, res in zip(sources, results):
         try:
             want, want_err = env.from_string(src).render(**EXPR_CONTEXT), None
         except Exception as e:  # noqa: BLE001
             want, want_err = None, e
-        path.write_text(src)
-        r = subprocess.run([str(binary), str(path)], input=json.dumps(EXPR_CONTEXT).encode(), capture_output=True, timeout=30)
-        assert r.returncode in (0, 1), f"crash on {src}: {r.stderr.decode()[-1000:]}"
-        got = r.stdout.decode("utf-8") if r.returncode == 0 else None
+        got = res.get("text")
         if (want_err is None) != (got is not None) or (got is not None and got != want):
-            mismatches.append(f"{src}\n  python: {want!r} {want_err!r}\n  c++:    {r.stdout.decode('utf-8', 'replace')!r}")
+            mismatches.append(f"{src}\n  python: {want!r} {want_err!r}\n  c++:    {res!r}")
     assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:10])
