@@ -13,23 +13,23 @@ namespace kpt::jinja {
 
 enum class NodeKind {
   // Expressions
-  kLiteral,    // literal
-  kName,       // name
-  kList,       // args
-  kTuple,      // args
-  kDict,       // args: key0, value0, key1, value1, ...
-  kGetAttr,    // args[0].name
-  kGetItem,    // args[0][args[1]]
-  kSlice,      // args[0][args[1]:args[2]:args[3]] (null when omitted)
-  kCall,       // args[0](args[1..], kwargs)
-  kFilter,     // args[0] | name(args[1..], kwargs); args[0] is null inside filter blocks
-  kTest,       // args[0] is [not] name(args[1..], kwargs); negated
-  kUnary,      // name in {"-", "+", "not"} applied to args[0]
-  kBinary,     // args[0] name args[1] for + - * / // % ** ~
-  kCompare,    // args[0] ops[0] args[1] ops[1] args[2] ... (chained like Python)
-  kAnd,        // args[0] and args[1]
-  kOr,         // args[0] or args[1]
-  kCondExpr,   // args[1] if args[0] else args[2] (args[2] null: undefined)
+  kLiteral,   // literal
+  kName,      // name
+  kList,      // args
+  kTuple,     // args
+  kDict,      // args: key0, value0, key1, value1, ...
+  kGetAttr,   // args[0].name
+  kGetItem,   // args[0][args[1]]
+  kSlice,     // args[0][args[1]:args[2]:args[3]] (null when omitted)
+  kCall,      // args[0](args[1..], kwargs)
+  kFilter,    // args[0] | name(args[1..], kwargs); args[0] is null inside filter blocks
+  kTest,      // args[0] is [not] name(args[1..], kwargs); negated
+  kUnary,     // name in {"-", "+", "not"} applied to args[0]
+  kBinary,    // args[0] name args[1] for + - * / // % ** ~
+  kCompare,   // args[0] ops[0] args[1] ops[1] args[2] ... (chained like Python)
+  kAnd,       // args[0] and args[1]
+  kOr,        // args[0] or args[1]
+  kCondExpr,  // args[1] if args[0] else args[2] (args[2] null: undefined)
   // Statements
   kText,         // name: template data
   kOutput,       // {{ args[0] }}

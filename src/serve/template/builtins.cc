@@ -58,7 +58,11 @@ const std::string& need_string(const Value& v, const char* what) {
   return v.as_string();
 }
 
-bool is_py_space(uint32_t c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000; }
+bool is_py_space(uint32_t c) {
+  return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f) || c == 0x85 ||
+         c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202f || c == 0x205f || c == 0x3000;
+}
 
 // str.strip/lstrip/rstrip: whitespace by default, else any of `chars` (by code point).
 std::string strip_string(const std::string& s, const Value& chars, bool left, bool right) {
@@ -147,7 +151,8 @@ bool prefix_match(const std::string& s, const Value& prefix, bool at_end) {
   auto one = [&](const Value& p) {
     const std::string& t = need_string(p, at_end ? "endswith" : "startswith");
     if (t.size() > s.size()) return false;
-    return at_end ? s.compare(s.size() - t.size(), t.size(), t) == 0 : s.compare(0, t.size(), t) == 0;
+    return at_end ? s.compare(s.size() - t.size(), t.size(), t) == 0
+                  : s.compare(0, t.size(), t) == 0;
   };
   if (prefix.is_list()) {
     return std::any_of(prefix.as_list().items.begin(), prefix.as_list().items.end(), one);
@@ -183,8 +188,10 @@ std::string python_format(const std::string& fmt_s, CallArgs& a) {
         if (k >= a.positional.size()) throw_render_error("format: index out of range");
         v = a.positional[k];
       } else {
-        auto it = std::find_if(a.keyword.begin(), a.keyword.end(), [&](auto& kv) { return kv.first == field; });
-        if (it == a.keyword.end()) throw_render_error(fmt::format("format: missing key '{}'", field));
+        auto it = std::find_if(a.keyword.begin(), a.keyword.end(),
+                               [&](auto& kv) { return kv.first == field; });
+        if (it == a.keyword.end())
+          throw_render_error(fmt::format("format: missing key '{}'", field));
         v = it->second;
       }
       out += v.str();
@@ -228,7 +235,8 @@ std::string percent_format(const std::string& f, const Value& args) {
       i = close + 1;
     }
     std::string flags;
-    while (i < f.size() && std::string_view("-+ #0").find(f[i]) != std::string_view::npos) flags += f[i++];
+    while (i < f.size() && std::string_view("-+ #0").find(f[i]) != std::string_view::npos)
+      flags += f[i++];
     std::string width, precision;
     while (i < f.size() && std::isdigit(static_cast<unsigned char>(f[i]))) width += f[i++];
     if (i < f.size() && f[i] == '.') {
@@ -246,43 +254,79 @@ std::string percent_format(const std::string& f, const Value& args) {
       if (next >= positional.size()) throw_render_error("not enough arguments for format string");
       arg = positional[next++];
     }
-    if (width.size() > 4 || precision.size() > 4) throw_render_error("format width or precision too large");
+    if (width.size() > 4 || precision.size() > 4)
+      throw_render_error("format width or precision too large");
     std::string spec = ":";
     bool left = flags.find('-') != std::string::npos;
     std::string body;
     auto num = [&](const char* type) {
       if (!arg.is_number()) {
-        throw_render_error(fmt::format("%{} format: a real number is required, not {}", conv, arg.type_name()));
+        throw_render_error(
+            fmt::format("%{} format: a real number is required, not {}", conv, arg.type_name()));
       }
-      std::string sp = flags.find('+') != std::string::npos ? "+" : flags.find(' ') != std::string::npos ? " " : "";
+      std::string sp = flags.find('+') != std::string::npos   ? "+"
+                       : flags.find(' ') != std::string::npos ? " "
+                                                              : "";
       if (flags.find('#') != std::string::npos) sp += "#";
       if (flags.find('0') != std::string::npos && !left) sp += "0" + width;
-      if (!precision.empty()) sp += "." + std::string(precision.size() > 1 ? precision.substr(1) : "0");
+      if (!precision.empty())
+        sp += "." + std::string(precision.size() > 1 ? precision.substr(1) : "0");
       std::string fs = "{:" + sp + type + "}";
       if (std::string_view("dixXoc").find(type[0]) != std::string_view::npos) {
-        int64_t iv = arg.is_float() ? static_cast<int64_t>(std::trunc(arg.as_float()))
-                                    : arg.is_bool() ? int64_t{arg.as_bool()} : arg.as_int();
+        int64_t iv = arg.is_float()  ? static_cast<int64_t>(std::trunc(arg.as_float()))
+                     : arg.is_bool() ? int64_t{arg.as_bool()}
+                                     : arg.as_int();
         if (type[0] == 'c') return utf8_encode({static_cast<uint32_t>(iv)}, 0, 1);
-        std::string fs2 = "{:" + sp.substr(0, sp.find('.')) + (type[0] == 'i' ? std::string("d") : std::string(type)) + "}";
+        std::string fs2 = "{:" + sp.substr(0, sp.find('.')) +
+                          (type[0] == 'i' ? std::string("d") : std::string(type)) + "}";
         return fmt::format(fmt::runtime(fs2), iv);
       }
-      std::string r = fmt::format(fmt::runtime(precision.empty() ? "{:" + sp + ".6" + type + "}" : fs), arg.to_double());
+      std::string r = fmt::format(
+          fmt::runtime(precision.empty() ? "{:" + sp + ".6" + type + "}" : fs), arg.to_double());
       return r;
     };
     switch (conv) {
-      case 's': body = arg.str(); break;
-      case 'r': body = arg.repr(); break;
-      case 'd': case 'i': case 'u': body = num("d"); break;
-      case 'f': case 'F': body = num("f"); break;
-      case 'e': body = num("e"); break;
-      case 'E': body = num("E"); break;
-      case 'g': body = num("g"); break;
-      case 'G': body = num("G"); break;
-      case 'x': body = num("x"); break;
-      case 'X': body = num("X"); break;
-      case 'o': body = num("o"); break;
-      case 'c': body = arg.is_string() ? arg.as_string() : num("c"); break;
-      default: throw_render_error(fmt::format("unsupported format character '{}'", conv));
+      case 's':
+        body = arg.str();
+        break;
+      case 'r':
+        body = arg.repr();
+        break;
+      case 'd':
+      case 'i':
+      case 'u':
+        body = num("d");
+        break;
+      case 'f':
+      case 'F':
+        body = num("f");
+        break;
+      case 'e':
+        body = num("e");
+        break;
+      case 'E':
+        body = num("E");
+        break;
+      case 'g':
+        body = num("g");
+        break;
+      case 'G':
+        body = num("G");
+        break;
+      case 'x':
+        body = num("x");
+        break;
+      case 'X':
+        body = num("X");
+        break;
+      case 'o':
+        body = num("o");
+        break;
+      case 'c':
+        body = arg.is_string() ? arg.as_string() : num("c");
+        break;
+      default:
+        throw_render_error(fmt::format("unsupported format character '{}'", conv));
     }
     if ((conv == 's' || conv == 'r') && !precision.empty()) {
       std::vector<uint32_t> cps = utf8_decode(body);
@@ -348,8 +392,8 @@ Value string_method(const std::string& s, const std::string& name) {
     return mk([](const std::string& x, A& a) {
       ArgReader ar(a, "replace", {"old", "new", "count"});
       Value c = ar.get(2, Value(-1));
-      return Value(replace_all(x, need_string(ar.get(0), "replace"), need_string(ar.get(1), "replace"),
-                               c.is_int() ? c.as_int() : -1));
+      return Value(replace_all(x, need_string(ar.get(0), "replace"),
+                               need_string(ar.get(1), "replace"), c.is_int() ? c.as_int() : -1));
     });
   }
   if (name == "find" || name == "rfind" || name == "count") {
@@ -364,7 +408,8 @@ Value string_method(const std::string& s, const std::string& name) {
         return Value(n);
       }
       size_t p = mode == 0 ? x.find(sub) : x.rfind(sub);
-      return Value(p == std::string::npos ? int64_t{-1} : static_cast<int64_t>(utf8_length(x.substr(0, p))));
+      return Value(p == std::string::npos ? int64_t{-1}
+                                          : static_cast<int64_t>(utf8_length(x.substr(0, p))));
     });
   }
   if (name == "join") {
@@ -469,10 +514,14 @@ Value dict_method(const Value& obj, const std::string& name) {
 
 bool is_unsafe(const Value& obj, const std::string& name) {
   static const char* kDict[] = {"pop", "popitem", "setdefault", "update", "clear"};
-  static const char* kList[] = {"append", "extend", "insert", "pop", "remove", "reverse", "sort", "clear"};
-  if (obj.is_mapping()) return std::any_of(std::begin(kDict), std::end(kDict), [&](const char* n) { return name == n; });
+  static const char* kList[] = {"append", "extend",  "insert", "pop",
+                                "remove", "reverse", "sort",   "clear"};
+  if (obj.is_mapping())
+    return std::any_of(std::begin(kDict), std::end(kDict),
+                       [&](const char* n) { return name == n; });
   if (obj.is_list() && !obj.as_list().is_tuple) {
-    return std::any_of(std::begin(kList), std::end(kList), [&](const char* n) { return name == n; });
+    return std::any_of(std::begin(kList), std::end(kList),
+                       [&](const char* n) { return name == n; });
   }
   return false;
 }
@@ -483,8 +532,8 @@ Value get_attribute(const Value& obj, const std::string& name) {
   if (obj.is_undefined()) throw_render_error(obj.as_undefined().hint);
   if (is_unsafe(obj, name)) {
     // A later call fails like jinja2's SecurityError; printing it gives "" like its Undefined.
-    return Value::undefined(fmt::format("access to attribute '{}' of '{}' object is unsafe", name,
-                                        obj.type_name()));
+    return Value::undefined(
+        fmt::format("access to attribute '{}' of '{}' object is unsafe", name, obj.type_name()));
   }
   if (obj.is_string()) return string_method(obj.as_string(), name);
   if (obj.is_dict()) {
@@ -493,7 +542,8 @@ Value get_attribute(const Value& obj, const std::string& name) {
       if (!m.is_undefined()) return m;
     }
     if (const Value* v = obj.as_dict().find(name)) return *v;
-    return Value::undefined(fmt::format("'{} object' has no attribute '{}'", obj.type_name(), name));
+    return Value::undefined(
+        fmt::format("'{} object' has no attribute '{}'", obj.type_name(), name));
   }
   if (obj.is_list() && (name == "index" || name == "count")) {
     bool count = name == "count";
@@ -525,29 +575,36 @@ Value get_item(const Value& obj, const Value& key) {
   if ((obj.is_list() || obj.is_string()) && (key.is_int() || key.is_bool())) {
     int64_t i = key.is_bool() ? key.as_bool() : key.as_int();
     if (obj.is_list()) {
-      if (obj.as_list().view) return Value::undefined(fmt::format("'{}' object is not subscriptable", obj.type_name()));
+      if (obj.as_list().view)
+        return Value::undefined(fmt::format("'{}' object is not subscriptable", obj.type_name()));
       const auto n = static_cast<int64_t>(obj.as_list().items.size());
       if (i < 0) i += n;
-      if (i < 0 || i >= n) return Value::undefined(fmt::format("'{} object' has no element {}", obj.type_name(), key.repr()));
+      if (i < 0 || i >= n)
+        return Value::undefined(
+            fmt::format("'{} object' has no element {}", obj.type_name(), key.repr()));
       return obj.as_list().items[static_cast<size_t>(i)];
     }
     std::vector<uint32_t> cps = utf8_decode(obj.as_string());
     const auto n = static_cast<int64_t>(cps.size());
     if (i < 0) i += n;
-    if (i < 0 || i >= n) return Value::undefined(fmt::format("'str object' has no element {}", key.repr()));
+    if (i < 0 || i >= n)
+      return Value::undefined(fmt::format("'str object' has no element {}", key.repr()));
     return Value(utf8_encode(cps, static_cast<size_t>(i), static_cast<size_t>(i) + 1));
   }
   if (key.is_string()) return get_attribute(obj, key.as_string());
-  return Value::undefined(fmt::format("'{} object' has no element {}", obj.type_name(), key.repr()));
+  return Value::undefined(
+      fmt::format("'{} object' has no element {}", obj.type_name(), key.repr()));
 }
 
-Value slice_value(const Value& obj, const Value& start_v, const Value& stop_v, const Value& step_v) {
+Value slice_value(const Value& obj, const Value& start_v, const Value& stop_v,
+                  const Value& step_v) {
   if (obj.is_undefined()) throw_render_error(obj.as_undefined().hint);
   auto as_opt = [](const Value& v, const char* what) -> std::optional<int64_t> {
     if (v.is_none()) return std::nullopt;
     if (v.is_int()) return v.as_int();
     if (v.is_bool()) return int64_t{v.as_bool()};
-    throw_render_error(fmt::format("slice {} must be an integer or None, got {}", what, v.type_name()));
+    throw_render_error(
+        fmt::format("slice {} must be an integer or None, got {}", what, v.type_name()));
   };
   std::optional<int64_t> start = as_opt(start_v, "start"), stop = as_opt(stop_v, "stop"),
                          step_o = as_opt(step_v, "step");
@@ -613,14 +670,16 @@ namespace {
 Value build_dict(CallArgs& a, bool is_namespace, const char* fn) {
   auto d = std::make_shared<Dict>();
   d->is_namespace = is_namespace;
-  if (a.positional.size() > 1) throw_render_error(fmt::format("{}() takes at most 1 positional argument", fn));
+  if (a.positional.size() > 1)
+    throw_render_error(fmt::format("{}() takes at most 1 positional argument", fn));
   if (!a.positional.empty()) {
     const Value& src = a.positional[0];
     if (src.is_mapping()) {
       d->items = src.as_dict().items;
     } else if (src.is_list()) {
       for (const Value& pair : src.as_list().items) {
-        if (!pair.is_list() || pair.as_list().items.size() != 2 || !pair.as_list().items[0].is_string()) {
+        if (!pair.is_list() || pair.as_list().items.size() != 2 ||
+            !pair.as_list().items[0].is_string()) {
           throw_render_error(fmt::format("{}(): sequence elements must be (str, value) pairs", fn));
         }
         d->set(pair.as_list().items[0].as_string(), pair.as_list().items[1]);
@@ -637,46 +696,49 @@ Value build_dict(CallArgs& a, bool is_namespace, const char* fn) {
 
 void add_globals(Dict& globals) {
   globals.set("range", bound("range", [](CallArgs& a) {
-    if (!a.keyword.empty() || a.positional.empty() || a.positional.size() > 3) {
-      throw_render_error("range() takes 1 to 3 positional integer arguments");
-    }
-    int64_t v[3] = {0, 0, 1};
-    for (size_t i = 0; i < a.positional.size(); ++i) {
-      const Value& x = a.positional[i];
-      if (!x.is_int() && !x.is_bool()) {
-        throw_render_error(fmt::format("'{}' object cannot be interpreted as an integer", x.type_name()));
-      }
-      v[a.positional.size() == 1 ? 1 : i] = x.is_bool() ? x.as_bool() : x.as_int();
-    }
-    if (v[2] == 0) throw_render_error("range() arg 3 must not be zero");
-    // jinja2's sandbox refuses ranges over MAX_RANGE items.
-    constexpr int64_t kMaxRange = 100000;
-    std::vector<Value> out;
-    for (int64_t i = v[0]; v[2] > 0 ? i < v[1] : i > v[1]; i += v[2]) {
-      if (static_cast<int64_t>(out.size()) >= kMaxRange) {
-        throw_render_error("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
-      }
-      out.emplace_back(i);
-    }
-    return Value::list(std::move(out));
-  }));
+                if (!a.keyword.empty() || a.positional.empty() || a.positional.size() > 3) {
+                  throw_render_error("range() takes 1 to 3 positional integer arguments");
+                }
+                int64_t v[3] = {0, 0, 1};
+                for (size_t i = 0; i < a.positional.size(); ++i) {
+                  const Value& x = a.positional[i];
+                  if (!x.is_int() && !x.is_bool()) {
+                    throw_render_error(fmt::format(
+                        "'{}' object cannot be interpreted as an integer", x.type_name()));
+                  }
+                  v[a.positional.size() == 1 ? 1 : i] = x.is_bool() ? x.as_bool() : x.as_int();
+                }
+                if (v[2] == 0) throw_render_error("range() arg 3 must not be zero");
+                // jinja2's sandbox refuses ranges over MAX_RANGE items.
+                constexpr int64_t kMaxRange = 100000;
+                std::vector<Value> out;
+                for (int64_t i = v[0]; v[2] > 0 ? i < v[1] : i > v[1]; i += v[2]) {
+                  if (static_cast<int64_t>(out.size()) >= kMaxRange) {
+                    throw_render_error(
+                        "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+                  }
+                  out.emplace_back(i);
+                }
+                return Value::list(std::move(out));
+              }));
   globals.set("dict", bound("dict", [](CallArgs& a) { return build_dict(a, false, "dict"); }));
-  globals.set("namespace", bound("namespace", [](CallArgs& a) { return build_dict(a, true, "namespace"); }));
+  globals.set("namespace",
+              bound("namespace", [](CallArgs& a) { return build_dict(a, true, "namespace"); }));
   globals.set("raise_exception", bound("raise_exception", [](CallArgs& a) -> Value {
-    ArgReader ar(a, "raise_exception", {"message"});
-    throw TemplateRaised(ar.get(0, Value("")).str());
-  }));
+                ArgReader ar(a, "raise_exception", {"message"});
+                throw TemplateRaised(ar.get(0, Value("")).str());
+              }));
   globals.set("strftime_now", bound("strftime_now", [](CallArgs& a) {
-    ArgReader ar(a, "strftime_now", {"format"});
-    const std::string f = need_string(ar.get(0), "strftime_now");
-    std::time_t now = std::time(nullptr);
-    std::tm local{};
-    localtime_r(&now, &local);
-    std::string buf(256 + f.size() * 8, '\0');
-    size_t n = f.empty() ? 0 : std::strftime(buf.data(), buf.size(), f.c_str(), &local);
-    buf.resize(n);
-    return Value(std::move(buf));
-  }));
+                ArgReader ar(a, "strftime_now", {"format"});
+                const std::string f = need_string(ar.get(0), "strftime_now");
+                std::time_t now = std::time(nullptr);
+                std::tm local{};
+                localtime_r(&now, &local);
+                std::string buf(256 + f.size() * 8, '\0');
+                size_t n = f.empty() ? 0 : std::strftime(buf.data(), buf.size(), f.c_str(), &local);
+                buf.resize(n);
+                return Value(std::move(buf));
+              }));
 }
 
 }  // namespace kpt::jinja

@@ -26,7 +26,8 @@ ordered_json read_json(const fs::path& path) {
   try {
     return ordered_json::parse(read_file(path));
   } catch (const ordered_json::exception& e) {
-    throw Error(ErrorCode::kInvalidFile, fmt::format("{}: malformed JSON: {}", path.string(), e.what()));
+    throw Error(ErrorCode::kInvalidFile,
+                fmt::format("{}: malformed JSON: {}", path.string(), e.what()));
   }
 }
 
@@ -34,7 +35,8 @@ jinja::Template parse_or_throw(const std::string& source, const fs::path& file) 
   try {
     return jinja::Template::parse(source);
   } catch (const Error& e) {
-    throw Error(ErrorCode::kInvalidFile, fmt::format("{}: chat template: {}", file.string(), e.what()));
+    throw Error(ErrorCode::kInvalidFile,
+                fmt::format("{}: chat template: {}", file.string(), e.what()));
   }
 }
 
@@ -57,7 +59,8 @@ std::optional<ChatTemplate> ChatTemplate::from_model_dir(const std::string& dir)
   const fs::path config_file = root / "tokenizer_config.json";
   ordered_json config = fs::exists(config_file) ? read_json(config_file) : ordered_json::object();
   if (!config.is_object()) {
-    throw Error(ErrorCode::kInvalidFile, fmt::format("{}: expected a JSON object", config_file.string()));
+    throw Error(ErrorCode::kInvalidFile,
+                fmt::format("{}: expected a JSON object", config_file.string()));
   }
 
   ChatTemplate t;
@@ -86,7 +89,8 @@ std::optional<ChatTemplate> ChatTemplate::from_model_dir(const std::string& dir)
             !entry.contains("template") || !entry["template"].is_string()) {
           throw Error(ErrorCode::kInvalidFile,
                       fmt::format("{}: chat_template list entries must be {{\"name\": ..., "
-                                  "\"template\": ...}}", config_file.string()));
+                                  "\"template\": ...}}",
+                                  config_file.string()));
         }
         std::string source = entry["template"].get<std::string>();
         jinja::Template tmpl = parse_or_throw(source, config_file);
@@ -99,11 +103,13 @@ std::optional<ChatTemplate> ChatTemplate::from_model_dir(const std::string& dir)
       }
       if (t.templates_.empty() || t.templates_.front().name != "default") {
         throw Error(ErrorCode::kInvalidFile,
-                    fmt::format("{}: chat_template list has no \"default\" template", config_file.string()));
+                    fmt::format("{}: chat_template list has no \"default\" template",
+                                config_file.string()));
       }
     } else {
-      throw Error(ErrorCode::kInvalidFile,
-                  fmt::format("{}: chat_template must be a string or a list", config_file.string()));
+      throw Error(
+          ErrorCode::kInvalidFile,
+          fmt::format("{}: chat_template must be a string or a list", config_file.string()));
     }
   } else {
     return std::nullopt;
@@ -119,7 +125,8 @@ std::optional<ChatTemplate> ChatTemplate::from_model_dir(const std::string& dir)
       t.special_tokens_.emplace_back(name, tok["content"].get<std::string>());
     } else if (!tok.is_null()) {
       throw Error(ErrorCode::kInvalidFile,
-                  fmt::format("{}: {} must be a string or {{\"content\": ...}}", config_file.string(), name));
+                  fmt::format("{}: {} must be a string or {{\"content\": ...}}",
+                              config_file.string(), name));
     }
   }
   return t;
@@ -131,7 +138,8 @@ std::string ChatTemplate::render(const ordered_json& messages, bool add_generati
     throw Error(ErrorCode::kInvalidArgument, "chat template: messages must be a JSON array");
   }
   if (!extra.is_object()) {
-    throw Error(ErrorCode::kInvalidArgument, "chat template: extra variables must be a JSON object");
+    throw Error(ErrorCode::kInvalidArgument,
+                "chat template: extra variables must be a JSON object");
   }
   // transformers: render(messages=, tools=, documents=, add_generation_prompt=,
   // **special_tokens_map, **kwargs).

@@ -24,8 +24,12 @@ int64_t length_of(const Value& v) {
   throw_render_error(fmt::format("object of type '{}' has no len()", v.type_name()));
 }
 
-std::string to_lower(const std::string& s) { return str_lower(s); }
-std::string to_upper(const std::string& s) { return str_upper(s); }
+std::string to_lower(const std::string& s) {
+  return str_lower(s);
+}
+std::string to_upper(const std::string& s) {
+  return str_upper(s);
+}
 
 // jinja2 attribute paths: "a.b.0" walks attributes/items.
 Value get_path(const Value& v, const Value& path) {
@@ -37,7 +41,8 @@ Value get_path(const Value& v, const Value& path) {
     size_t dot = p.find('.', start);
     std::string part = p.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
-    cur = numeric ? get_item(cur, Value(static_cast<int64_t>(std::stoll(part)))) : get_item(cur, Value(part));
+    cur = numeric ? get_item(cur, Value(static_cast<int64_t>(std::stoll(part))))
+                  : get_item(cur, Value(part));
     if (dot == std::string::npos) return cur;
     if (cur.is_undefined()) return cur;
     start = dot + 1;
@@ -58,11 +63,13 @@ Value f_attr(const Value& v, A& a) {
 Value f_batch(const Value& v, A& a) {
   ArgReader ar(a, "batch", {"linecount", "fill_with"});
   Value n = ar.get(0);
-  if (!n.is_int() || n.as_int() <= 0) throw_render_error("batch: linecount must be a positive integer");
+  if (!n.is_int() || n.as_int() <= 0)
+    throw_render_error("batch: linecount must be a positive integer");
   std::vector<Value> out, cur;
   for (Value& x : iterate(v)) {
     cur.push_back(std::move(x));
-    if (static_cast<int64_t>(cur.size()) == n.as_int()) out.push_back(Value::list(std::exchange(cur, {})));
+    if (static_cast<int64_t>(cur.size()) == n.as_int())
+      out.push_back(Value::list(std::exchange(cur, {})));
   }
   if (!cur.empty()) {
     if (ar.has(1)) {
@@ -117,12 +124,23 @@ Value f_escape(const Value& v, A& a) {
   std::string out;
   for (char c : v.str()) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return Value(out);
@@ -173,7 +191,8 @@ Value f_int(const Value& v, A& a) {
     char* fend = nullptr;
     double d = std::strtod(s.c_str(), &fend);
     while (fend && *fend && std::isspace(static_cast<unsigned char>(*fend))) ++fend;
-    if (!s.empty() && fend && *fend == '\0' && std::isfinite(d)) return Value(static_cast<int64_t>(std::trunc(d)));
+    if (!s.empty() && fend && *fend == '\0' && std::isfinite(d))
+      return Value(static_cast<int64_t>(std::trunc(d)));
   }
   return ar.get(0, Value(0));
 }
@@ -192,7 +211,9 @@ Value f_format(const Value& v, A& a) {
 Value f_indent(const Value& v, A& a) {
   ArgReader ar(a, "indent", {"width", "first", "blank"});
   Value w = ar.get(0, Value(4));
-  std::string pad = w.is_string() ? w.as_string() : std::string(static_cast<size_t>(std::max<int64_t>(w.as_int(), 0)), ' ');
+  std::string pad = w.is_string()
+                        ? w.as_string()
+                        : std::string(static_cast<size_t>(std::max<int64_t>(w.as_int(), 0)), ' ');
   bool first = ar.get(1, Value(false)).truthy();
   bool blank = ar.get(2, Value(false)).truthy();
   if (!v.is_string() && !v.is_undefined()) {
@@ -218,7 +239,9 @@ Value f_indent(const Value& v, A& a) {
 Value f_items(const Value& v, A& a) {
   ArgReader ar(a, "items", {});
   if (v.is_undefined()) return Value::list();
-  if (!v.is_mapping()) throw_render_error(fmt::format("items: can only get item pairs from a mapping, got {}", v.type_name()));
+  if (!v.is_mapping())
+    throw_render_error(
+        fmt::format("items: can only get item pairs from a mapping, got {}", v.type_name()));
   std::vector<Value> out;
   for (const auto& [k, x] : v.as_dict().items) out.push_back(Value::list({Value(k), x}, true));
   return Value::list(std::move(out));
@@ -288,7 +311,8 @@ Value minmax(const Value& v, A& a, bool is_max) {
   bool cs = ar.get(0, Value(false)).truthy();
   Value attr = ar.get(1, Value(nullptr));
   std::vector<Value> items = iterate(v);
-  if (items.empty()) return Value::undefined(fmt::format("No aggregated item, sequence was empty."));
+  if (items.empty())
+    return Value::undefined(fmt::format("No aggregated item, sequence was empty."));
   size_t best = 0;
   for (size_t i = 1; i < items.size(); ++i) {
     Value x = attr.is_none() ? items[i] : get_path(items[i], attr);
@@ -298,8 +322,12 @@ Value minmax(const Value& v, A& a, bool is_max) {
   }
   return items[best];
 }
-Value f_max(const Value& v, A& a) { return minmax(v, a, true); }
-Value f_min(const Value& v, A& a) { return minmax(v, a, false); }
+Value f_max(const Value& v, A& a) {
+  return minmax(v, a, true);
+}
+Value f_min(const Value& v, A& a) {
+  return minmax(v, a, false);
+}
 
 // select/reject(seq, test, *args) and selectattr/rejectattr(seq, attr, test, *args).
 Value select_impl(const Value& v, A& a, bool by_attr, bool keep) {
@@ -320,17 +348,26 @@ Value select_impl(const Value& v, A& a, bool by_attr, bool keep) {
   for (const Value& x : iterate(v)) {
     Value probe = by_attr ? get_path(x, attr) : x;
     CallArgs rest;
-    rest.positional.assign(a.positional.begin() + static_cast<std::ptrdiff_t>(at), a.positional.end());
+    rest.positional.assign(a.positional.begin() + static_cast<std::ptrdiff_t>(at),
+                           a.positional.end());
     rest.keyword = a.keyword;
     bool ok = test ? test(probe, rest) : probe.truthy();
     if (ok == keep) out.push_back(x);
   }
   return Value::list(std::move(out));
 }
-Value f_select(const Value& v, A& a) { return select_impl(v, a, false, true); }
-Value f_reject(const Value& v, A& a) { return select_impl(v, a, false, false); }
-Value f_selectattr(const Value& v, A& a) { return select_impl(v, a, true, true); }
-Value f_rejectattr(const Value& v, A& a) { return select_impl(v, a, true, false); }
+Value f_select(const Value& v, A& a) {
+  return select_impl(v, a, false, true);
+}
+Value f_reject(const Value& v, A& a) {
+  return select_impl(v, a, false, false);
+}
+Value f_selectattr(const Value& v, A& a) {
+  return select_impl(v, a, true, true);
+}
+Value f_rejectattr(const Value& v, A& a) {
+  return select_impl(v, a, true, false);
+}
 
 Value f_replace(const Value& v, A& a) {
   ArgReader ar(a, "replace", {"old", "new", "count"});
@@ -356,7 +393,8 @@ Value f_round(const Value& v, A& a) {
   ArgReader ar(a, "round", {"precision", "method"});
   int64_t precision = ar.get(0, Value(0)).as_int();
   std::string method = ar.get(1, Value("common")).str();
-  if (!v.is_number()) throw_render_error(fmt::format("round: expected a number, got {}", v.type_name()));
+  if (!v.is_number())
+    throw_render_error(fmt::format("round: expected a number, got {}", v.type_name()));
   double x = v.to_double();
   double scale = std::pow(10.0, static_cast<double>(precision));
   if (method == "common") {
@@ -384,7 +422,8 @@ Value f_sum(const Value& v, A& a) {
     Value y = attr.is_none() ? x : get_path(x, attr);
     if (!y.is_number() || !total.is_number()) throw_render_error("sum: can only add numbers");
     if ((total.is_int() || total.is_bool()) && (y.is_int() || y.is_bool())) {
-      total = Value((total.is_bool() ? total.as_bool() : total.as_int()) + (y.is_bool() ? y.as_bool() : y.as_int()));
+      total = Value((total.is_bool() ? total.as_bool() : total.as_int()) +
+                    (y.is_bool() ? y.as_bool() : y.as_int()));
     } else {
       total = Value(total.to_double() + y.to_double());
     }
@@ -417,12 +456,14 @@ Value f_tojson(const Value& v, A& a) {
   ArgReader ar(a, "tojson", {"ensure_ascii", "indent", "separators", "sort_keys"});
   bool ensure_ascii = ar.get(0, Value(false)).truthy();
   Value indent = ar.get(1, Value(nullptr));
-  if (!ar.get(2, Value(nullptr)).is_none()) throw_render_error("tojson: separators= is not supported");
+  if (!ar.get(2, Value(nullptr)).is_none())
+    throw_render_error("tojson: separators= is not supported");
   bool sort_keys = ar.get(3, Value(false)).truthy();
   if (indent.is_none()) return Value(v.to_json(ensure_ascii, -1, sort_keys));
   if (indent.is_string()) return Value(v.to_json(ensure_ascii, &indent.as_string(), sort_keys));
   if (!indent.is_int()) throw_render_error("tojson: indent must be an integer or a string");
-  return Value(v.to_json(ensure_ascii, static_cast<int>(std::clamp<int64_t>(indent.as_int(), 0, 64)), sort_keys));
+  return Value(v.to_json(ensure_ascii,
+                         static_cast<int>(std::clamp<int64_t>(indent.as_int(), 0, 64)), sort_keys));
 }
 Value f_truncate(const Value& v, A& a) {
   ArgReader ar(a, "truncate", {"length", "killwords", "end", "leeway"});
@@ -432,7 +473,8 @@ Value f_truncate(const Value& v, A& a) {
   std::string end = ar.get(2, Value("...")).str();
   int64_t leeway = ar.get(3, Value(5)).as_int();  // jinja2's default policy truncate.leeway
   auto end_len = static_cast<int64_t>(utf8_length(end));
-  if (length < end_len) throw_render_error(fmt::format("expected length >= {}, got {}", end_len, length));
+  if (length < end_len)
+    throw_render_error(fmt::format("expected length >= {}, got {}", end_len, length));
   if (leeway < 0) throw_render_error(fmt::format("expected leeway >= 0, got {}", leeway));
   if (static_cast<int64_t>(cps.size()) <= length + leeway) return Value(v.str());
   std::string head = utf8_encode(cps, 0, static_cast<size_t>(length - end_len));
@@ -455,7 +497,8 @@ Value f_unique(const Value& v, A& a) {
   for (const Value& x : iterate(v)) {
     Value key = attr.is_none() ? x : get_path(x, attr);
     if (!cs && key.is_string()) key = Value(to_lower(key.as_string()));
-    bool dup = std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return values_equal(s, key); });
+    bool dup =
+        std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return values_equal(s, key); });
     if (dup) continue;
     seen.push_back(key);
     out.push_back(x);
@@ -467,7 +510,8 @@ Value f_wordcount(const Value& v, A& a) {
   int64_t n = 0;
   bool in_word = false;
   for (char c : v.str()) {
-    bool w = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
+    bool w = std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+             static_cast<unsigned char>(c) >= 0x80;
     if (w && !in_word) ++n;
     in_word = w;
   }
@@ -476,20 +520,28 @@ Value f_wordcount(const Value& v, A& a) {
 
 const std::map<std::string, FilterFn>& filters() {
   static const std::map<std::string, FilterFn> kFilters = {
-      {"abs", f_abs},           {"attr", f_attr},         {"batch", f_batch},
-      {"capitalize", f_capitalize}, {"center", f_center}, {"count", f_length},
-      {"d", f_default},         {"default", f_default},   {"dictsort", f_dictsort},
-      {"e", f_escape},          {"escape", f_escape},     {"first", f_first},
-      {"float", f_float},       {"forceescape", f_escape}, {"format", f_format}, {"indent", f_indent},
-      {"int", f_int},           {"items", f_items},       {"join", f_join},
-      {"last", f_last},         {"length", f_length},     {"list", f_list},
-      {"lower", f_lower},       {"map", f_map},           {"max", f_max},
-      {"min", f_min},           {"reject", f_reject},     {"rejectattr", f_rejectattr},
-      {"replace", f_replace},   {"reverse", f_reverse},   {"round", f_round},
-      {"safe", f_safe},         {"select", f_select},     {"selectattr", f_selectattr},
-      {"sort", f_sort},         {"string", f_string},     {"sum", f_sum},
-      {"title", f_title},       {"tojson", f_tojson},     {"trim", f_trim}, {"truncate", f_truncate},
-      {"unique", f_unique},     {"upper", f_upper},       {"wordcount", f_wordcount},
+      {"abs", f_abs},           {"attr", f_attr},
+      {"batch", f_batch},       {"capitalize", f_capitalize},
+      {"center", f_center},     {"count", f_length},
+      {"d", f_default},         {"default", f_default},
+      {"dictsort", f_dictsort}, {"e", f_escape},
+      {"escape", f_escape},     {"first", f_first},
+      {"float", f_float},       {"forceescape", f_escape},
+      {"format", f_format},     {"indent", f_indent},
+      {"int", f_int},           {"items", f_items},
+      {"join", f_join},         {"last", f_last},
+      {"length", f_length},     {"list", f_list},
+      {"lower", f_lower},       {"map", f_map},
+      {"max", f_max},           {"min", f_min},
+      {"reject", f_reject},     {"rejectattr", f_rejectattr},
+      {"replace", f_replace},   {"reverse", f_reverse},
+      {"round", f_round},       {"safe", f_safe},
+      {"select", f_select},     {"selectattr", f_selectattr},
+      {"sort", f_sort},         {"string", f_string},
+      {"sum", f_sum},           {"title", f_title},
+      {"tojson", f_tojson},     {"trim", f_trim},
+      {"truncate", f_truncate}, {"unique", f_unique},
+      {"upper", f_upper},       {"wordcount", f_wordcount},
   };
   return kFilters;
 }
@@ -506,37 +558,69 @@ bool no_args(A& a, const char* name) {
   ArgReader ar(a, name, {});
   return true;
 }
-bool t_defined(const Value& v, A& a) { return no_args(a, "defined") && !v.is_undefined(); }
-bool t_undefined(const Value& v, A& a) { return no_args(a, "undefined") && v.is_undefined(); }
-bool t_none(const Value& v, A& a) { return no_args(a, "none") && v.is_none(); }
-bool t_boolean(const Value& v, A& a) { return no_args(a, "boolean") && v.is_bool(); }
-bool t_true(const Value& v, A& a) { return no_args(a, "true") && v.is_bool() && v.as_bool(); }
-bool t_false(const Value& v, A& a) { return no_args(a, "false") && v.is_bool() && !v.as_bool(); }
-bool t_string(const Value& v, A& a) { return no_args(a, "string") && v.is_string(); }
-bool t_number(const Value& v, A& a) { return no_args(a, "number") && v.is_number(); }
-bool t_integer(const Value& v, A& a) { return no_args(a, "integer") && v.is_int(); }
-bool t_float(const Value& v, A& a) { return no_args(a, "float") && v.is_float(); }
-bool t_mapping(const Value& v, A& a) { return no_args(a, "mapping") && v.is_mapping(); }
+bool t_defined(const Value& v, A& a) {
+  return no_args(a, "defined") && !v.is_undefined();
+}
+bool t_undefined(const Value& v, A& a) {
+  return no_args(a, "undefined") && v.is_undefined();
+}
+bool t_none(const Value& v, A& a) {
+  return no_args(a, "none") && v.is_none();
+}
+bool t_boolean(const Value& v, A& a) {
+  return no_args(a, "boolean") && v.is_bool();
+}
+bool t_true(const Value& v, A& a) {
+  return no_args(a, "true") && v.is_bool() && v.as_bool();
+}
+bool t_false(const Value& v, A& a) {
+  return no_args(a, "false") && v.is_bool() && !v.as_bool();
+}
+bool t_string(const Value& v, A& a) {
+  return no_args(a, "string") && v.is_string();
+}
+bool t_number(const Value& v, A& a) {
+  return no_args(a, "number") && v.is_number();
+}
+bool t_integer(const Value& v, A& a) {
+  return no_args(a, "integer") && v.is_int();
+}
+bool t_float(const Value& v, A& a) {
+  return no_args(a, "float") && v.is_float();
+}
+bool t_mapping(const Value& v, A& a) {
+  return no_args(a, "mapping") && v.is_mapping();
+}
 bool t_iterable(const Value& v, A& a) {
-  return no_args(a, "iterable") && (v.is_undefined() || v.is_string() || v.is_list() || v.is_mapping());
+  return no_args(a, "iterable") &&
+         (v.is_undefined() || v.is_string() || v.is_list() || v.is_mapping());
 }
 bool t_sequence(const Value& v, A& a) {
-  return no_args(a, "sequence") && (v.is_string() || (v.is_list() && !v.as_list().view) || v.is_mapping());
+  return no_args(a, "sequence") &&
+         (v.is_string() || (v.is_list() && !v.as_list().view) || v.is_mapping());
 }
-bool t_callable(const Value& v, A& a) { return no_args(a, "callable") && v.is_function(); }
-bool t_escaped(const Value& v, A& a) { return no_args(a, "escaped") && false; }
+bool t_callable(const Value& v, A& a) {
+  return no_args(a, "callable") && v.is_function();
+}
+bool t_escaped(const Value& v, A& a) {
+  return no_args(a, "escaped") && false;
+}
 // jinja2: str(value).islower() / isupper(), the str methods' semantics.
 bool str_predicate(const Value& v, const char* method) {
   CallArgs none;
   return get_attribute(Value(v.str()), method).as_function().call(none).truthy();
 }
-bool t_lower(const Value& v, A& a) { return no_args(a, "lower") && str_predicate(v, "islower"); }
-bool t_upper(const Value& v, A& a) { return no_args(a, "upper") && str_predicate(v, "isupper"); }
+bool t_lower(const Value& v, A& a) {
+  return no_args(a, "lower") && str_predicate(v, "islower");
+}
+bool t_upper(const Value& v, A& a) {
+  return no_args(a, "upper") && str_predicate(v, "isupper");
+}
 // value % divisor with Python semantics for ints and floats (odd/even/divisibleby accept both).
 double py_mod(const Value& v, const Value& divisor, const char* test) {
   if (!v.is_number() || !divisor.is_number()) {
-    throw_render_error(fmt::format("test '{}': unsupported operand type(s) for %: '{}' and '{}'", test,
-                                   v.type_name(), divisor.type_name()));
+    throw_render_error(fmt::format("test '{}': unsupported operand type(s) for %: '{}' and '{}'",
+                                   test, v.type_name(), divisor.type_name()));
   }
   double y = divisor.to_double();
   if (y == 0) throw_render_error("integer division or modulo by zero");
@@ -552,8 +636,12 @@ double py_mod(const Value& v, const Value& divisor, const char* test) {
   if (r != 0 && ((r < 0) != (y < 0))) r += y;
   return r;
 }
-bool t_odd(const Value& v, A& a) { return no_args(a, "odd") && py_mod(v, Value(2), "odd") == 1; }
-bool t_even(const Value& v, A& a) { return no_args(a, "even") && py_mod(v, Value(2), "even") == 0; }
+bool t_odd(const Value& v, A& a) {
+  return no_args(a, "odd") && py_mod(v, Value(2), "odd") == 1;
+}
+bool t_even(const Value& v, A& a) {
+  return no_args(a, "even") && py_mod(v, Value(2), "even") == 0;
+}
 bool t_divisibleby(const Value& v, A& a) {
   Value n;
   one_arg(a, "divisibleby", n);
@@ -564,20 +652,31 @@ bool t_eq(const Value& v, A& a) {
   one_arg(a, "eq", o);
   return values_equal(v, o);
 }
-bool t_ne(const Value& v, A& a) { return !t_eq(v, a); }
+bool t_ne(const Value& v, A& a) {
+  return !t_eq(v, a);
+}
 int cmp_arg(const Value& v, A& a, const char* name) {
   Value o;
   one_arg(a, name, o);
   return compare_values(v, o);
 }
-bool t_lt(const Value& v, A& a) { return cmp_arg(v, a, "lt") < 0; }
-bool t_le(const Value& v, A& a) { return cmp_arg(v, a, "le") <= 0; }
-bool t_gt(const Value& v, A& a) { return cmp_arg(v, a, "gt") > 0; }
-bool t_ge(const Value& v, A& a) { return cmp_arg(v, a, "ge") >= 0; }
+bool t_lt(const Value& v, A& a) {
+  return cmp_arg(v, a, "lt") < 0;
+}
+bool t_le(const Value& v, A& a) {
+  return cmp_arg(v, a, "le") <= 0;
+}
+bool t_gt(const Value& v, A& a) {
+  return cmp_arg(v, a, "gt") > 0;
+}
+bool t_ge(const Value& v, A& a) {
+  return cmp_arg(v, a, "ge") >= 0;
+}
 bool t_in(const Value& v, A& a) {
   Value seq;
   one_arg(a, "in", seq);
-  if (seq.is_string()) return v.is_string() && seq.as_string().find(v.as_string()) != std::string::npos;
+  if (seq.is_string())
+    return v.is_string() && seq.as_string().find(v.as_string()) != std::string::npos;
   if (seq.is_mapping()) return v.is_string() && seq.as_dict().find(v.as_string());
   for (const Value& x : iterate(seq)) {
     if (values_equal(v, x)) return true;
@@ -587,30 +686,64 @@ bool t_in(const Value& v, A& a) {
 bool t_sameas(const Value& v, A& a) {
   Value o;
   one_arg(a, "sameas", o);
-  if (v.is_none() || v.is_bool() || o.is_none() || o.is_bool()) return values_equal(v, o) && v.type_name() == o.type_name();
+  if (v.is_none() || v.is_bool() || o.is_none() || o.is_bool())
+    return values_equal(v, o) && v.type_name() == o.type_name();
   if (v.is_list() && o.is_list()) return &v.as_list() == &o.as_list();
   if (v.is_dict() && o.is_dict()) return &v.as_dict() == &o.as_dict();
   return false;
 }
-bool t_filter(const Value& v, A& a) { return no_args(a, "filter") && v.is_string() && find_filter(v.as_string()); }
+bool t_filter(const Value& v, A& a) {
+  return no_args(a, "filter") && v.is_string() && find_filter(v.as_string());
+}
 bool t_test(const Value& v, A& a);
 
 const std::map<std::string, TestFn>& tests() {
   static const std::map<std::string, TestFn> kTests = {
-      {"boolean", t_boolean}, {"callable", t_callable}, {"defined", t_defined},
-      {"divisibleby", t_divisibleby}, {"eq", t_eq}, {"equalto", t_eq}, {"==", t_eq},
-      {"escaped", t_escaped}, {"even", t_even}, {"false", t_false}, {"filter", t_filter},
-      {"float", t_float}, {"ge", t_ge}, {">=", t_ge}, {"gt", t_gt}, {">", t_gt},
-      {"greaterthan", t_gt}, {"in", t_in}, {"integer", t_integer}, {"iterable", t_iterable},
-      {"le", t_le}, {"<=", t_le}, {"lower", t_lower}, {"lt", t_lt}, {"<", t_lt},
-      {"lessthan", t_lt}, {"mapping", t_mapping}, {"ne", t_ne}, {"!=", t_ne},
-      {"none", t_none}, {"number", t_number}, {"odd", t_odd}, {"sameas", t_sameas},
-      {"sequence", t_sequence}, {"string", t_string}, {"test", t_test}, {"true", t_true},
-      {"undefined", t_undefined}, {"upper", t_upper},
+      {"boolean", t_boolean},
+      {"callable", t_callable},
+      {"defined", t_defined},
+      {"divisibleby", t_divisibleby},
+      {"eq", t_eq},
+      {"equalto", t_eq},
+      {"==", t_eq},
+      {"escaped", t_escaped},
+      {"even", t_even},
+      {"false", t_false},
+      {"filter", t_filter},
+      {"float", t_float},
+      {"ge", t_ge},
+      {">=", t_ge},
+      {"gt", t_gt},
+      {">", t_gt},
+      {"greaterthan", t_gt},
+      {"in", t_in},
+      {"integer", t_integer},
+      {"iterable", t_iterable},
+      {"le", t_le},
+      {"<=", t_le},
+      {"lower", t_lower},
+      {"lt", t_lt},
+      {"<", t_lt},
+      {"lessthan", t_lt},
+      {"mapping", t_mapping},
+      {"ne", t_ne},
+      {"!=", t_ne},
+      {"none", t_none},
+      {"number", t_number},
+      {"odd", t_odd},
+      {"sameas", t_sameas},
+      {"sequence", t_sequence},
+      {"string", t_string},
+      {"test", t_test},
+      {"true", t_true},
+      {"undefined", t_undefined},
+      {"upper", t_upper},
   };
   return kTests;
 }
-bool t_test(const Value& v, A& a) { return no_args(a, "test") && v.is_string() && tests().count(v.as_string()); }
+bool t_test(const Value& v, A& a) {
+  return no_args(a, "test") && v.is_string() && tests().count(v.as_string());
+}
 
 }  // namespace
 
@@ -622,7 +755,11 @@ TestFn find_test(const std::string& name) {
   auto it = tests().find(name);
   return it == tests().end() ? nullptr : it->second;
 }
-bool has_filter(const std::string& name) { return find_filter(name) != nullptr; }
-bool has_test(const std::string& name) { return find_test(name) != nullptr; }
+bool has_filter(const std::string& name) {
+  return find_filter(name) != nullptr;
+}
+bool has_test(const std::string& name) {
+  return find_test(name) != nullptr;
+}
 
 }  // namespace kpt::jinja

@@ -76,7 +76,9 @@ class Renderer {
   Flow exec(const Node& n, Scope& scope, std::string& out) {
     line_ = n.line;
     switch (n.kind) {
-      case NodeKind::kText: out += n.name; return Flow::kNormal;
+      case NodeKind::kText:
+        out += n.name;
+        return Flow::kNormal;
       case NodeKind::kOutput: {
         Value v = eval(*n.args[0], scope);
         if (v.is_string()) {
@@ -91,14 +93,15 @@ class Renderer {
           if (eval(*n.args[i], scope).truthy()) return exec_body(n.branches[i], scope, out);
         }
         return exec_body(n.else_body, scope, out);
-      case NodeKind::kFor: return exec_for(n, scope, out);
+      case NodeKind::kFor:
+        return exec_for(n, scope, out);
       case NodeKind::kSet: {
         Value v = eval(*n.args[0], scope);
         if (!n.attr.empty()) {
           const Value* ns = scope.find(n.name);
           if (!ns || !ns->is_dict() || !ns->as_dict().is_namespace) {
-            throw_render_error(fmt::format("cannot assign attribute '{}' on '{}': not a namespace()",
-                                           n.attr, n.name));
+            throw_render_error(fmt::format(
+                "cannot assign attribute '{}' on '{}': not a namespace()", n.attr, n.name));
           }
           ns->as_dict().set(n.attr, std::move(v));
         } else {
@@ -113,7 +116,9 @@ class Renderer {
         assign(n.targets, apply_filters(n.filters, Value(std::move(body)), scope), scope);
         return Flow::kNormal;
       }
-      case NodeKind::kMacro: scope.set(n.name, make_macro(n)); return Flow::kNormal;
+      case NodeKind::kMacro:
+        scope.set(n.name, make_macro(n));
+        return Flow::kNormal;
       case NodeKind::kCallBlock: {
         out += call_block(n, scope).str();
         return Flow::kNormal;
@@ -124,9 +129,12 @@ class Renderer {
         out += apply_filters(n.filters, Value(std::move(body)), scope).str();
         return f;
       }
-      case NodeKind::kBreak: return Flow::kBreak;
-      case NodeKind::kContinue: return Flow::kContinue;
-      default: KPT_CHECK(false, "expression node in statement position");
+      case NodeKind::kBreak:
+        return Flow::kBreak;
+      case NodeKind::kContinue:
+        return Flow::kContinue;
+      default:
+        KPT_CHECK(false, "expression node in statement position");
     }
     return Flow::kNormal;
   }
@@ -142,7 +150,8 @@ class Renderer {
     }
     if (v.is_string()) items = iterate(v);
     if (items.size() != targets.size()) {
-      throw_render_error(fmt::format("cannot unpack {} values into {} names", items.size(), targets.size()));
+      throw_render_error(
+          fmt::format("cannot unpack {} values into {} names", items.size(), targets.size()));
     }
     for (size_t i = 0; i < targets.size(); ++i) scope.set(targets[i], items[i]);
   }
@@ -190,8 +199,10 @@ class Renderer {
       li[6].second = Value(length);
       li[7].second = Value(1);
       li[8].second = Value(0);
-      li[9].second = i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item");
-      li[10].second = i + 1 < length ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item");
+      li[9].second =
+          i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item");
+      li[10].second = i + 1 < length ? items[static_cast<size_t>(i + 1)]
+                                     : Value::undefined("there is no next item");
       iter.vars.emplace_back("loop", loop_value);
       assign(n.targets, items[static_cast<size_t>(i)], iter);
       Flow f = exec_body(n.body, iter, out);
@@ -210,7 +221,8 @@ class Renderer {
 
   Value call_macro(const Node& def, CallArgs& a) {
     if (call_depth_ >= kMaxCallDepth) {
-      throw_render_error(fmt::format("macro '{}' nested deeper than {} calls", def.name, kMaxCallDepth));
+      throw_render_error(
+          fmt::format("macro '{}' nested deeper than {} calls", def.name, kMaxCallDepth));
     }
     if (a.positional.size() > def.targets.size()) {
       throw_render_error(fmt::format("macro '{}' takes not more than {} argument(s)", def.name,
@@ -237,9 +249,9 @@ class Renderer {
     }
     for (size_t i = 0; i < def.targets.size(); ++i) {
       if (bound[i]) continue;
-      scope.set(def.targets[i], def.defaults[i]
-                                    ? eval(*def.defaults[i], scope)
-                                    : Value::undefined(fmt::format("'{}' is undefined", def.targets[i])));
+      scope.set(def.targets[i], def.defaults[i] ? eval(*def.defaults[i], scope)
+                                                : Value::undefined(fmt::format("'{}' is undefined",
+                                                                               def.targets[i])));
     }
     ++call_depth_;
     std::string out;
@@ -263,8 +275,8 @@ class Renderer {
       Scope inner{outer, {}};
       for (size_t i = 0; i < def->targets.size(); ++i) {
         inner.set(def->targets[i], i < a.positional.size() ? a.positional[i]
-                                   : def->defaults[i]   ? eval(*def->defaults[i], inner)
-                                                        : Value());
+                                   : def->defaults[i]      ? eval(*def->defaults[i], inner)
+                                                           : Value());
       }
       std::string out;
       exec_body(def->body, inner, out);
@@ -285,7 +297,8 @@ class Renderer {
 
   CallArgs eval_args(const Node& n, Scope& scope, size_t first) {
     CallArgs args;
-    for (size_t i = first; i < n.args.size(); ++i) args.positional.push_back(eval(*n.args[i], scope));
+    for (size_t i = first; i < n.args.size(); ++i)
+      args.positional.push_back(eval(*n.args[i], scope));
     for (const auto& [k, v] : n.kwargs) args.keyword.emplace_back(k, eval(*v, scope));
     return args;
   }
@@ -300,7 +313,8 @@ class Renderer {
 
   Value eval(const Node& n, Scope& scope) {
     switch (n.kind) {
-      case NodeKind::kLiteral: return n.literal;
+      case NodeKind::kLiteral:
+        return n.literal;
       case NodeKind::kName: {
         const Value* v = scope.find(n.name);
         return v ? *v : Value::undefined(fmt::format("'{}' is undefined", n.name));
@@ -317,14 +331,17 @@ class Renderer {
         for (size_t i = 0; i + 1 < n.args.size(); i += 2) {
           Value k = eval(*n.args[i], scope);
           if (!k.is_string()) {
-            throw_render_error(fmt::format("dict keys must be strings here, got {}", k.type_name()));
+            throw_render_error(
+                fmt::format("dict keys must be strings here, got {}", k.type_name()));
           }
           d.as_dict().set(k.as_string(), eval(*n.args[i + 1], scope));
         }
         return d;
       }
-      case NodeKind::kGetAttr: return get_attribute(eval(*n.args[0], scope), n.name);
-      case NodeKind::kGetItem: return get_item(eval(*n.args[0], scope), eval(*n.args[1], scope));
+      case NodeKind::kGetAttr:
+        return get_attribute(eval(*n.args[0], scope), n.name);
+      case NodeKind::kGetItem:
+        return get_item(eval(*n.args[0], scope), eval(*n.args[1], scope));
       case NodeKind::kSlice: {
         Value obj = eval(*n.args[0], scope);
         auto part = [&](size_t i) { return n.args[i] ? eval(*n.args[i], scope) : Value(nullptr); };
@@ -353,10 +370,12 @@ class Renderer {
         if (n.name == "not") return Value(!v.truthy());
         if (v.is_undefined()) throw_render_error(v.as_undefined().hint);
         if (n.name == "+" && v.is_number()) return v.is_bool() ? Value(int64_t{v.as_bool()}) : v;
-        if (v.is_int() && v.as_int() != std::numeric_limits<int64_t>::min()) return Value(-v.as_int());
+        if (v.is_int() && v.as_int() != std::numeric_limits<int64_t>::min())
+          return Value(-v.as_int());
         if (v.is_bool()) return Value(-int64_t{v.as_bool()});
         if (v.is_float()) return Value(-v.as_float());
-        throw_render_error(fmt::format("bad operand type for unary {}: '{}'", n.name, v.type_name()));
+        throw_render_error(
+            fmt::format("bad operand type for unary {}: '{}'", n.name, v.type_name()));
       }
       case NodeKind::kBinary:
         line_ = n.line;
@@ -381,10 +400,12 @@ class Renderer {
       case NodeKind::kCondExpr:
         if (eval(*n.args[0], scope).truthy()) return eval(*n.args[1], scope);
         if (n.args[2]) return eval(*n.args[2], scope);
-        return Value::undefined(fmt::format(
-            "the inline if-expression on line {} evaluated to false and no else section was defined",
-            n.line));
-      default: KPT_CHECK(false, "statement node in expression position");
+        return Value::undefined(
+            fmt::format("the inline if-expression on line {} evaluated to false and no else "
+                        "section was defined",
+                        n.line));
+      default:
+        KPT_CHECK(false, "statement node in expression position");
     }
     return Value();
   }
@@ -396,8 +417,8 @@ class Renderer {
       bool found = false;
       if (b.is_string()) {
         if (!a.is_string()) {
-          throw_render_error(fmt::format("'in <string>' requires string as left operand, not {}",
-                                         a.type_name()));
+          throw_render_error(
+              fmt::format("'in <string>' requires string as left operand, not {}", a.type_name()));
         }
         found = b.as_string().find(a.as_string()) != std::string::npos;
       } else if (b.is_mapping()) {
@@ -421,7 +442,9 @@ class Renderer {
     return c >= 0;
   }
 
-  static int64_t as_integer(const Value& v) { return v.is_bool() ? int64_t{v.as_bool()} : v.as_int(); }
+  static int64_t as_integer(const Value& v) {
+    return v.is_bool() ? int64_t{v.as_bool()} : v.as_int();
+  }
 
   static Value binary_op(const std::string& op, Value a, const Value& b) {
     if (op == "~") {
@@ -440,7 +463,8 @@ class Renderer {
     if (op == "+") {
       if (ints) {
         int64_t r;
-        if (__builtin_add_overflow(as_integer(a), as_integer(b), &r)) throw_render_error("integer overflow");
+        if (__builtin_add_overflow(as_integer(a), as_integer(b), &r))
+          throw_render_error("integer overflow");
         return Value(r);
       }
       if (nums) return Value(a.to_double() + b.to_double());
@@ -459,7 +483,8 @@ class Renderer {
     if (op == "-") {
       if (ints) {
         int64_t r;
-        if (__builtin_sub_overflow(as_integer(a), as_integer(b), &r)) throw_render_error("integer overflow");
+        if (__builtin_sub_overflow(as_integer(a), as_integer(b), &r))
+          throw_render_error("integer overflow");
         return Value(r);
       }
       if (nums) return Value(a.to_double() - b.to_double());
@@ -468,11 +493,14 @@ class Renderer {
     if (op == "*") {
       if (ints) {
         int64_t r;
-        if (__builtin_mul_overflow(as_integer(a), as_integer(b), &r)) throw_render_error("integer overflow");
+        if (__builtin_mul_overflow(as_integer(a), as_integer(b), &r))
+          throw_render_error("integer overflow");
         return Value(r);
       }
       if (nums) return Value(a.to_double() * b.to_double());
-      const Value* seq = (a.is_string() || a.is_list()) ? &a : (b.is_string() || b.is_list()) ? &b : nullptr;
+      const Value* seq = (a.is_string() || a.is_list())   ? &a
+                         : (b.is_string() || b.is_list()) ? &b
+                                                          : nullptr;
       const Value* count = seq == &a ? &b : &a;
       if (!seq || !(count->is_int() || count->is_bool())) return unsupported();
       int64_t times = std::max<int64_t>(as_integer(*count), 0);
@@ -505,7 +533,8 @@ class Renderer {
       }
       if (ints) {
         int64_t x = as_integer(a), y = as_integer(b);
-        if (x == std::numeric_limits<int64_t>::min() && y == -1) throw_render_error("integer overflow");
+        if (x == std::numeric_limits<int64_t>::min() && y == -1)
+          throw_render_error("integer overflow");
         int64_t q = x / y, r = x % y;
         if (r != 0 && ((r < 0) != (y < 0))) {
           --q;

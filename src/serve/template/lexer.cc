@@ -18,10 +18,18 @@ void throw_syntax_error(int line, int col, const std::string& message) {
 
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool is_name_char(char c) { return is_name_start(c) || is_digit(c); }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_name_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+bool is_name_char(char c) {
+  return is_name_start(c) || is_digit(c);
+}
 
 class Lexer {
  public:
@@ -170,8 +178,8 @@ class Lexer {
     while (true) {
       while (pos_ < src_.size() && is_space(src_[pos_])) ++pos_;
       if (pos_ >= src_.size()) {
-        fail(start, fmt::format("unexpected end of template: the tag opened here has no '{}'",
-                                end_tag));
+        fail(start,
+             fmt::format("unexpected end of template: the tag opened here has no '{}'", end_tag));
       }
       if (balance.empty()) {
         char sign = src_[pos_];
@@ -219,7 +227,8 @@ class Lexer {
       balance.push_back(c == '(' ? ')' : c == '[' ? ']' : '}');
     } else if (c == ')' || c == ']' || c == '}') {
       if (balance.empty()) fail(at, fmt::format("unexpected '{}'", c));
-      if (balance.back() != c) fail(at, fmt::format("unexpected '{}', expected '{}'", c, balance.back()));
+      if (balance.back() != c)
+        fail(at, fmt::format("unexpected '{}', expected '{}'", c, balance.back()));
       balance.pop_back();
     }
     ++pos_;
@@ -228,8 +237,9 @@ class Lexer {
 
   void lex_number(size_t at) {
     auto digits = [&] {
-      while (pos_ < src_.size() && (is_digit(src_[pos_]) || (src_[pos_] == '_' && pos_ + 1 < src_.size() &&
-                                                            is_digit(src_[pos_ + 1])))) {
+      while (pos_ < src_.size() &&
+             (is_digit(src_[pos_]) ||
+              (src_[pos_] == '_' && pos_ + 1 < src_.size() && is_digit(src_[pos_ + 1])))) {
         ++pos_;
       }
     };
@@ -257,7 +267,8 @@ class Lexer {
       t.float_value = std::strtod(text.c_str(), nullptr);
     } else {
       t.int_value = std::strtoll(text.c_str(), nullptr, 10);
-      if (errno == ERANGE) fail(at, fmt::format("integer literal {} does not fit in 64 bits", text));
+      if (errno == ERANGE)
+        fail(at, fmt::format("integer literal {} does not fit in 64 bits", text));
     }
     tokens_.push_back(std::move(t));
   }
@@ -281,27 +292,57 @@ class Lexer {
         uint32_t v = 0;
         for (int i = 0; i < n; ++i) {
           char h = src_[pos_++];
-          int d = is_digit(h) ? h - '0' : (h >= 'a' && h <= 'f') ? h - 'a' + 10 : (h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
+          int d = is_digit(h)              ? h - '0'
+                  : (h >= 'a' && h <= 'f') ? h - 'a' + 10
+                  : (h >= 'A' && h <= 'F') ? h - 'A' + 10
+                                           : -1;
           if (d < 0) fail(pos_ - 1, "invalid hex digit in escape sequence");
           v = v * 16 + static_cast<uint32_t>(d);
         }
         return v;
       };
       switch (e) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'v': out += '\v'; break;
-        case 'a': out += '\a'; break;
-        case '0': out += '\0'; break;
-        case '\\': out += '\\'; break;
-        case '\'': out += '\''; break;
-        case '"': out += '"'; break;
-        case '\n': break;  // line continuation
-        case 'x': out += utf8_encode({hex(2)}, 0, 1); break;
-        case 'u': out += utf8_encode({hex(4)}, 0, 1); break;
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'v':
+          out += '\v';
+          break;
+        case 'a':
+          out += '\a';
+          break;
+        case '0':
+          out += '\0';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '\'':
+          out += '\'';
+          break;
+        case '"':
+          out += '"';
+          break;
+        case '\n':
+          break;  // line continuation
+        case 'x':
+          out += utf8_encode({hex(2)}, 0, 1);
+          break;
+        case 'u':
+          out += utf8_encode({hex(4)}, 0, 1);
+          break;
         case 'U': {
           uint32_t cp = hex(8);
           if (cp > 0x10FFFF) fail(pos_ - 10, "escape sequence beyond U+10FFFF");

@@ -41,7 +41,9 @@ class Parser {
     if (pos_ + 1 < toks_.size()) ++pos_;
   }
   bool is_op(const char* op) const { return cur().type == TokenType::kOp && cur().text == op; }
-  bool is_name(const char* name) const { return cur().type == TokenType::kName && cur().text == name; }
+  bool is_name(const char* name) const {
+    return cur().type == TokenType::kName && cur().text == name;
+  }
   bool skip_op(const char* op) {
     if (!is_op(op)) return false;
     advance();
@@ -54,17 +56,27 @@ class Parser {
   }
   static std::string describe(const Token& t) {
     switch (t.type) {
-      case TokenType::kText: return "template text";
-      case TokenType::kVarBegin: return "'{{'";
-      case TokenType::kVarEnd: return "'}}'";
-      case TokenType::kBlockBegin: return "'{%'";
-      case TokenType::kBlockEnd: return "'%}'";
-      case TokenType::kName: return "'" + t.text + "'";
-      case TokenType::kString: return "string literal";
+      case TokenType::kText:
+        return "template text";
+      case TokenType::kVarBegin:
+        return "'{{'";
+      case TokenType::kVarEnd:
+        return "'}}'";
+      case TokenType::kBlockBegin:
+        return "'{%'";
+      case TokenType::kBlockEnd:
+        return "'%}'";
+      case TokenType::kName:
+        return "'" + t.text + "'";
+      case TokenType::kString:
+        return "string literal";
       case TokenType::kInt:
-      case TokenType::kFloat: return "number " + t.text;
-      case TokenType::kOp: return "'" + t.text + "'";
-      case TokenType::kEof: return "end of template";
+      case TokenType::kFloat:
+        return "number " + t.text;
+      case TokenType::kOp:
+        return "'" + t.text + "'";
+      case TokenType::kEof:
+        return "end of template";
     }
     return "token";
   }
@@ -96,7 +108,8 @@ class Parser {
       const Token& t = cur();
       if (t.type == TokenType::kEof) {
         if (!end_tags.empty()) {
-          fail_here(fmt::format("unexpected end of template, expected '{}'", fmt::join(end_tags, "' or '")));
+          fail_here(fmt::format("unexpected end of template, expected '{}'",
+                                fmt::join(end_tags, "' or '")));
         }
         return body;
       }
@@ -144,9 +157,10 @@ class Parser {
       expect_block_end();
       return n;
     }
-    std::string expected = outer_end_tags.empty()
-                               ? ""
-                               : fmt::format("; expected '{}'", fmt::join(outer_end_tags, "' or '"));
+    std::string expected =
+        outer_end_tags.empty()
+            ? ""
+            : fmt::format("; expected '{}'", fmt::join(outer_end_tags, "' or '"));
     throw_syntax_error(cur().line, cur().col, fmt::format("unknown tag '{}'{}", tag, expected));
   }
 

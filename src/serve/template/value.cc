@@ -35,13 +35,18 @@ Value Value::list(std::vector<Value> items, bool is_tuple) {
   return Value(std::move(l));
 }
 
-Value Value::dict() { return Value(std::make_shared<Dict>()); }
+Value Value::dict() {
+  return Value(std::make_shared<Dict>());
+}
 
 Value Value::from_json(const nlohmann::ordered_json& j) {
   switch (j.type()) {
-    case nlohmann::ordered_json::value_t::null: return Value(nullptr);
-    case nlohmann::ordered_json::value_t::boolean: return Value(j.get<bool>());
-    case nlohmann::ordered_json::value_t::number_integer: return Value(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::null:
+      return Value(nullptr);
+    case nlohmann::ordered_json::value_t::boolean:
+      return Value(j.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer:
+      return Value(j.get<int64_t>());
     case nlohmann::ordered_json::value_t::number_unsigned: {
       uint64_t u = j.get<uint64_t>();
       if (u > static_cast<uint64_t>(INT64_MAX)) {
@@ -50,8 +55,10 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
       }
       return Value(static_cast<int64_t>(u));
     }
-    case nlohmann::ordered_json::value_t::number_float: return Value(j.get<double>());
-    case nlohmann::ordered_json::value_t::string: return Value(j.get<std::string>());
+    case nlohmann::ordered_json::value_t::number_float:
+      return Value(j.get<double>());
+    case nlohmann::ordered_json::value_t::string:
+      return Value(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       std::vector<Value> items;
       items.reserve(j.size());
@@ -65,7 +72,8 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
       return Value(std::move(d));
     }
     default:
-      throw Error(ErrorCode::kInvalidArgument, "template context: binary JSON values are not supported");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "template context: binary JSON values are not supported");
   }
 }
 
@@ -198,13 +206,27 @@ void json_string(std::string& out, const std::string& s, bool ensure_ascii) {
     for (char ch : s) {
       auto c = static_cast<unsigned char>(ch);
       switch (ch) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
         default:
           if (c < 0x20) {
             out += fmt::format("\\u{:04x}", c);
@@ -216,13 +238,27 @@ void json_string(std::string& out, const std::string& s, bool ensure_ascii) {
   } else {
     for (uint32_t cp : utf8_decode(s)) {
       switch (cp) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
         default:
           if (cp < 0x20 || (cp >= 0x7f && cp < 0x10000)) {
             out += fmt::format("\\u{:04x}", cp);
@@ -529,9 +565,13 @@ uint32_t cp_upper(uint32_t c) {
   return c;
 }
 
-bool cp_cased(uint32_t c) { return cp_lower(c) != c || cp_upper(c) != c || c == 0xDF; }
+bool cp_cased(uint32_t c) {
+  return cp_lower(c) != c || cp_upper(c) != c || c == 0xDF;
+}
 
-void append_cp(std::string& out, uint32_t c) { out += utf8_encode({c}, 0, 1); }
+void append_cp(std::string& out, uint32_t c) {
+  out += utf8_encode({c}, 0, 1);
+}
 
 void append_lower(std::string& out, uint32_t c) {
   append_cp(out, cp_lower(c));

@@ -15,12 +15,14 @@
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::ordered_json;
 using kpt::serve::ChatTemplate;
+using nlohmann::ordered_json;
 
 const char* kChatMl =
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-    "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] "
+    "+ "
+    "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' "
+    "}}{% endif %}";
 
 class ModelDir : public ::testing::Test {
  protected:
@@ -38,23 +40,32 @@ class ModelDir : public ::testing::Test {
   fs::path dir_;
 };
 
-ordered_json msgs(const char* json) { return ordered_json::parse(json); }
+ordered_json msgs(const char* json) {
+  return ordered_json::parse(json);
+}
 
 TEST(ChatTemplate, RendersChatMlWithGenerationPrompt) {
   auto t = ChatTemplate::from_string(kChatMl);
-  auto m = msgs(R"([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])");
-  EXPECT_EQ(t.render(m, true), "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
-  EXPECT_EQ(t.render(m, false), "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+  auto m =
+      msgs(R"([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])");
+  EXPECT_EQ(t.render(m, true),
+            "<|im_start|>system\nBe "
+            "brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(t.render(m, false),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
 }
 
 TEST(ChatTemplate, ToolsAndDocumentsAreNoneUnlessGiven) {
   // transformers passes tools=None and documents=None explicitly: defined, but none.
   auto t = ChatTemplate::from_string(
-      "{{ tools is defined }}{{ tools is none }}{{ documents is none }}{{ bos_token is defined }}{{ eos_token }}|"
+      "{{ tools is defined }}{{ tools is none }}{{ documents is none }}{{ bos_token is defined "
+      "}}{{ eos_token }}|"
       "{% if tools %}{{ tools|map(attribute='name')|join(',') }}{% endif %}{{ date_string }}",
       "", "</s>");
   EXPECT_EQ(t.render(msgs("[]"), false), "TrueTrueTrueFalse</s>|");
-  EXPECT_EQ(t.render(msgs("[]"), false, ordered_json::parse(R"({"tools": [{"name": "a"}, {"name": "b"}], "date_string": "1 Jan"})")),
+  EXPECT_EQ(t.render(msgs("[]"), false,
+                     ordered_json::parse(
+                         R"({"tools": [{"name": "a"}, {"name": "b"}], "date_string": "1 Jan"})")),
             "TrueFalseTrueFalse</s>|a,b1 Jan");
 }
 
@@ -62,12 +73,18 @@ TEST(ChatTemplate, ContentPartsPassThrough) {
   auto t = ChatTemplate::from_string(
       "{% for m in messages %}{% if m.content is string %}{{ m.content }}{% else %}"
       "{% for p in m.content %}[{{ p.type }}:{{ p.text }}]{% endfor %}{% endif %}{% endfor %}");
-  EXPECT_EQ(t.render(msgs(R"([{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}])"), false),
-            "[text:a][text:b]");
+  EXPECT_EQ(
+      t.render(
+          msgs(
+              R"([{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}])"),
+          false),
+      "[text:a][text:b]");
 }
 
 TEST(ChatTemplate, RaiseExceptionIsInvalidArgumentWithTheMessage) {
-  auto t = ChatTemplate::from_string("{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}");
+  auto t = ChatTemplate::from_string(
+      "{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% "
+      "endif %}");
   try {
     t.render(msgs(R"([{"role": "system", "content": "x"}])"), true);
     FAIL() << "expected an error";
@@ -80,8 +97,9 @@ TEST(ChatTemplate, RaiseExceptionIsInvalidArgumentWithTheMessage) {
 
 TEST_F(ModelDir, PrefersChatTemplateJinjaAndReadsTokenObjects) {
   write("chat_template.jinja", "{{ bos_token }}J{{ eos_token }}\n");
-  write("tokenizer_config.json",
-        R"({"chat_template": "C", "bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>", "unk_token": null})");
+  write(
+      "tokenizer_config.json",
+      R"({"chat_template": "C", "bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>", "unk_token": null})");
   auto t = ChatTemplate::from_model_dir(dir_.string());
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->render(msgs("[]"), false), "<s>J</s>");
@@ -89,10 +107,12 @@ TEST_F(ModelDir, PrefersChatTemplateJinjaAndReadsTokenObjects) {
 }
 
 TEST_F(ModelDir, TokenizerConfigStringAndNamedList) {
-  write("tokenizer_config.json", R"({"chat_template": "S{{ messages|length }}", "eos_token": "</s>"})");
-  EXPECT_EQ(ChatTemplate::from_model_dir(dir_.string())->render(msgs("[1, 2]"), false), "S2");
   write("tokenizer_config.json",
-        R"({"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]})");
+        R"({"chat_template": "S{{ messages|length }}", "eos_token": "</s>"})");
+  EXPECT_EQ(ChatTemplate::from_model_dir(dir_.string())->render(msgs("[1, 2]"), false), "S2");
+  write(
+      "tokenizer_config.json",
+      R"({"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]})");
   auto t = ChatTemplate::from_model_dir(dir_.string());
   EXPECT_EQ(t->render(msgs("[]"), false), "D");
   EXPECT_EQ(t->render(msgs("[]"), false, ordered_json::parse(R"({"tools": [{}]})")), "T");
@@ -112,8 +132,10 @@ TEST_F(ModelDir, MalformedFilesAreInvalidFileNamingTheFile) {
     FAIL() << "expected an error";
   } catch (const kpt::Error& e) {
     EXPECT_EQ(e.code(), kpt::ErrorCode::kInvalidFile);
-    EXPECT_NE(std::string(e.what()).find("tokenizer_config.json: chat template: template syntax error at 1:7"),
-              std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(
+                  "tokenizer_config.json: chat template: template syntax error at 1:7"),
+              std::string::npos)
+        << e.what();
   }
   write("tokenizer_config.json", "{not json");
   try {
@@ -121,7 +143,8 @@ TEST_F(ModelDir, MalformedFilesAreInvalidFileNamingTheFile) {
     FAIL() << "expected an error";
   } catch (const kpt::Error& e) {
     EXPECT_EQ(e.code(), kpt::ErrorCode::kInvalidFile);
-    EXPECT_NE(std::string(e.what()).find("tokenizer_config.json: malformed JSON"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("tokenizer_config.json: malformed JSON"),
+              std::string::npos);
   }
   write("tokenizer_config.json", R"({"chat_template": [{"name": "other", "template": "x"}]})");
   EXPECT_THROW(ChatTemplate::from_model_dir(dir_.string()), kpt::Error);
@@ -151,7 +174,8 @@ TEST(ChatTemplate, RealSmolLm2TemplateWhenPrepared) {
 // Rendering must stay far below a millisecond for typical conversations; the bound here is loose
 // (10 ms, for sanitizer and debug builds and busy CI machines); docs/chat_templates.md has numbers.
 TEST(ChatTemplate, RenderTimeBudget) {
-  const fs::path path = fs::path(KPT_SOURCE_DIR) / "tests" / "fixtures" / "chat_templates" / "qwen25_tools.jinja";
+  const fs::path path =
+      fs::path(KPT_SOURCE_DIR) / "tests" / "fixtures" / "chat_templates" / "qwen25_tools.jinja";
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -159,14 +183,18 @@ TEST(ChatTemplate, RenderTimeBudget) {
   ordered_json m = ordered_json::array();
   m.push_back({{"role", "system"}, {"content", "You are a helpful assistant."}});
   for (int i = 0; i < 5; ++i) {
-    m.push_back({{"role", "user"}, {"content", "Question number " + std::to_string(i) + " about something."}});
-    m.push_back({{"role", "assistant"}, {"content", "Answer number " + std::to_string(i) + ", with some detail."}});
+    m.push_back({{"role", "user"},
+                 {"content", "Question number " + std::to_string(i) + " about something."}});
+    m.push_back({{"role", "assistant"},
+                 {"content", "Answer number " + std::to_string(i) + ", with some detail."}});
   }
   const int n = 200;
   auto start = std::chrono::steady_clock::now();
   size_t total = 0;
   for (int i = 0; i < n; ++i) total += t.render(m, true).size();
-  double per_render_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / n;
+  double per_render_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() /
+      n;
   EXPECT_GT(total, 0u);
   EXPECT_LT(per_render_ms, 10.0);
   std::printf("qwen25_tools, 11 messages: %.4f ms per render\n", per_render_ms);

@@ -63,9 +63,10 @@ void print_json(const ordered_json& j) {
 }
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: kpt_render_template [--chat [--bench N] | --chat-batch] TEMPLATE_FILE < json\n"
-               "       kpt_render_template --batch < {\"context\": {...}, \"templates\": [...]}\n");
+  std::fprintf(
+      stderr,
+      "usage: kpt_render_template [--chat [--bench N] | --chat-batch] TEMPLATE_FILE < json\n"
+      "       kpt_render_template --batch < {\"context\": {...}, \"templates\": [...]}\n");
   return 2;
 }
 
@@ -100,7 +101,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     int bench = 0;
-    if (mode == "--chat" && argc == 5 && std::string(argv[2]) == "--bench") bench = std::atoi(argv[3]);
+    if (mode == "--chat" && argc == 5 && std::string(argv[2]) == "--bench")
+      bench = std::atoi(argv[3]);
     const bool chat = mode == "--chat" && (argc == 3 || bench > 0);
     if (!chat && (argc != 2 || mode.rfind("--", 0) == 0)) return usage();
 
@@ -118,7 +120,9 @@ int main(int argc, char** argv) {
         const bool agp = context.value("add_generation_prompt", false);
         const ordered_json extra = context.value("extra", ordered_json::object());
         for (int i = 0; i < bench; ++i) n_bytes += t.render(messages, agp, extra).size();
-        double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+        double us =
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+                .count();
         std::fprintf(stderr, "%.2f us per render (%d renders, %zu bytes each)\n", us / bench, bench,
                      n_bytes / static_cast<size_t>(bench));
       }
