@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -169,6 +171,25 @@ TEST(ChatTemplate, RealSmolLm2TemplateWhenPrepared) {
   std::string out = t->render(msgs(R"([{"role": "user", "content": "Hi"}])"), true);
   EXPECT_NE(out.find("<|im_start|>user\nHi<|im_end|>\n"), std::string::npos) << out;
   EXPECT_EQ(out.substr(out.size() - 22), "<|im_start|>assistant\n");
+}
+
+// One ChatTemplate serves concurrent requests: render() is const and shares only immutable state.
+TEST(ChatTemplate, ConcurrentRendersMatchSerial) {
+  auto t = ChatTemplate::from_string(
+      "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}"
+      "{{ loop.index }}:{{ m.role|upper }}={{ m.content|tojson }};{% endfor %}{{ ns.n }}");
+  auto m = msgs(R"([{"role": "user", "content": "héllo"}, {"role": "assistant", "content": "x\ny"}])");
+  const std::string want = t.render(m, false);
+  EXPECT_EQ(want, "1:USER=\"héllo\";2:ASSISTANT=\"x\\ny\";2");
+  std::vector<std::thread> threads;
+  std::vector<int> bad(4, 0);
+  for (int k = 0; k < 4; ++k) {
+    threads.emplace_back([&, k] {
+      for (int i = 0; i < 200; ++i) bad[static_cast<size_t>(k)] += t.render(m, false) != want;
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int b : bad) EXPECT_EQ(b, 0);
 }
 
 // Rendering must stay far below a millisecond for typical conversations; the bound here is loose
