@@ -111,9 +111,12 @@ class TorchPeer:
                 kw["compile_config"] = cc
             self.gen_config = transformers.GenerationConfig(**kw)
         what = "torch.compile" + (f" (mode {mode})" if mode else "") if compile_model else "eager"
+        attn = getattr(self.model.config, "_attn_implementation", None) or "default"
         self.info = {"engine": "torch-compile" if compile_model else "pytorch", "version": torch.__version__,
                      "transformers": transformers.__version__, "dtype": str(self.dtype).replace("torch.", ""),
-                     "what": f"transformers {transformers.__version__} {type(self.model).__name__} {what}"
+                     "attention": attn,
+                     "what": f"transformers {transformers.__version__} {type(self.model).__name__} {what}, "
+                             f"attention {attn}"
                              + (", generate() with a static cache" if compile_model and self.kind == "generate"
                                 else ", generate()" if self.kind == "generate" else ", one forward call")}
 
