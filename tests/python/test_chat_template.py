@@ -346,3 +346,44 @@ def test_random_expressions_match_jinja2(binary, tmp_path):
         if (want_err is None) != (got is not None) or (got is not None and got != want):
             mismatches.append(f"{src}\n  python: {want!r} {want_err!r}\n  c++:    {res!r}")
     assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:10])
+
+
+def _random_whitespace_template(rng):
+    """Text with spaces/newlines/tabs around tags with random -/+ markers: trim/lstrip corners."""
+    texts = ["", " ", "  ", "\n", "\n\n", " \n ", "\t", "a", "b ", " c\n", "\n  ", "x\n\t "]
+    mark = lambda: rng.choice(["", "-", "+", ""])  # noqa: E731
+    parts, stack = [], []
+    for _ in range(rng.randint(2, 12)):
+        parts.append(rng.choice(texts))
+        k = rng.random()
+        if k < 0.25:
+            parts.append("{{" + rng.choice(["", "-"]) + " 'v' " + rng.choice(["", "-"]) + "}}")
+        elif k < 0.35:
+            parts.append("{#" + mark() + " c " + mark() + "#}")
+        elif k < 0.55:
+            kind = rng.choice(["if true", "if false", "for i in [1, 2]"])
+            stack.append("endfor" if kind.startswith("for") else "endif")
+            parts.append("{%" + mark() + " " + kind + " " + mark() + "%}")
+        elif k < 0.75 and stack:
+            parts.append("{%" + mark() + " " + stack.pop() + " " + mark() + "%}")
+        elif k < 0.85:
+            parts.append("{%" + mark() + " set x = 1 " + mark() + "%}")
+    while stack:
+        parts.append(rng.choice(texts) + "{%" + mark() + " " + stack.pop() + " " + mark() + "%}" + rng.choice(texts))
+    return "".join(parts)
+
+
+def test_random_whitespace_control_matches_jinja2(binary):
+    """300 seeded templates mixing text and tags with -/+ markers render identically."""
+    env = _replica_env()
+    rng = random.Random(99)
+    sources = [_random_whitespace_template(rng) for _ in range(300)]
+    r = subprocess.run([str(binary), "--batch"], input=json.dumps({"context": {}, "templates": sources}).encode(),
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()[-1000:]
+    mismatches = []
+    for src, res in zip(sources, json.loads(r.stdout)):
+        want = env.from_string(src).render()
+        if res.get("text") != want:
+            mismatches.append(f"{src!r}\n  python: {want!r}\n  c++:    {res!r}")
+    assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:10])
