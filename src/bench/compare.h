@@ -60,8 +60,8 @@ std::string format_comparison(const Comparison& c, const CompareOptions& options
 // min_ratio x fast's samples (two-sided Mann-Whitney U, p < alpha); otherwise it is "unsure".
 struct RatioCheck {
   std::string workload, base_variant;
-  double min_ratio = 1, ratio = 0;  // ratio: median(base) / median(fast)
-  double p_value = 1;               // NaN without a test (a side has < 2 samples)
+  double min_ratio = 1, ratio = 0;        // ratio: median(base) / median(fast)
+  double p_value = 1;                     // NaN without a test (a side has < 2 samples)
   Verdict verdict = Verdict::kUnchanged;  // kUnchanged: meets the floor; kRegressed; kUnsure
   std::string note;
 };

@@ -75,7 +75,8 @@ std::string find_peer_script() {
   }
   std::string list;
   for (const auto& t : tried) list += "\n  " + t;
-  throw PeerUnavailable(fmt::format("the peer runner benchmarks/peers/peer.py was not found; looked at:{}", list));
+  throw PeerUnavailable(
+      fmt::format("the peer runner benchmarks/peers/peer.py was not found; looked at:{}", list));
 }
 
 struct PeerRunner::Impl {
@@ -109,7 +110,8 @@ struct PeerRunner::Impl {
     std::signal(SIGPIPE, SIG_IGN);
     char tmpl[] = "/tmp/kpt-peer-stderr-XXXXXX";
     const int err_fd = mkstemp(tmpl);
-    if (err_fd < 0) throw Error(ErrorCode::kIo, "cannot create a temporary file for the peer's stderr");
+    if (err_fd < 0)
+      throw Error(ErrorCode::kIo, "cannot create a temporary file for the peer's stderr");
     stderr_path = tmpl;
     int in_pipe[2], out_pipe[2];  // in: parent -> child stdin; out: child stdout -> parent
     if (pipe2(in_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0)
@@ -134,7 +136,8 @@ struct PeerRunner::Impl {
       close(in_pipe[1]);
       close(out_pipe[0]);
       pid = -1;
-      throw PeerUnavailable(fmt::format("cannot start {} (set KPT_PYTHON): {}", python, std::strerror(rc)));
+      throw PeerUnavailable(
+          fmt::format("cannot start {} (set KPT_PYTHON): {}", python, std::strerror(rc)));
     }
     to_child = fdopen(in_pipe[1], "w");
     from_child = fdopen(out_pipe[0], "r");
@@ -142,14 +145,15 @@ struct PeerRunner::Impl {
 
   void send(const nlohmann::json& j) {
     const std::string line = j.dump() + "\n";
-    if (std::fwrite(line.data(), 1, line.size(), to_child) != line.size() || std::fflush(to_child) != 0)
+    if (std::fwrite(line.data(), 1, line.size(), to_child) != line.size() ||
+        std::fflush(to_child) != 0)
       fail("the peer process stopped reading its requests");
   }
 
   [[noreturn]] void fail(const std::string& what) {
     const std::string err = tail_of_file(stderr_path, 2000);
-    throw Error(ErrorCode::kUnsupported,
-                fmt::format("peer {}: {}{}", r.spec.peer, what, err.empty() ? "" : "; its stderr:\n" + err));
+    throw Error(ErrorCode::kUnsupported, fmt::format("peer {}: {}{}", r.spec.peer, what,
+                                                     err.empty() ? "" : "; its stderr:\n" + err));
   }
 
   // The next protocol line; lines that are not JSON objects (stray prints) are skipped.
@@ -205,7 +209,8 @@ PeerRunner::PeerRunner(const WorkloadSpec& spec, const Progress& progress)
   if (!known) {
     std::string list;
     for (const auto& p : known_peers()) list += (list.empty() ? "" : ", ") + p;
-    throw Error(ErrorCode::kInvalidArgument, fmt::format("unknown peer '{}' (known: {})", spec.peer, list));
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("unknown peer '{}' (known: {})", spec.peer, list));
   }
   if (progress) progress(0, m.total, m.label + " (starting peer)");
   if (m.r.spec.model_dir.empty()) m.r.spec.model_dir = cached_random_model(m.r.spec.random_config);
@@ -244,9 +249,13 @@ PeerRunner::PeerRunner(const WorkloadSpec& spec, const Progress& progress)
   if (progress) progress(1, m.total, m.label);
 }
 
-PeerRunner::~PeerRunner() { impl_->stop(); }
+PeerRunner::~PeerRunner() {
+  impl_->stop();
+}
 
-int PeerRunner::repetitions() const { return impl_->r.spec.warmup + impl_->r.spec.repeat; }
+int PeerRunner::repetitions() const {
+  return impl_->r.spec.warmup + impl_->r.spec.repeat;
+}
 
 void PeerRunner::run_repetition(int i) {
   Impl& m = *impl_;
@@ -273,8 +282,8 @@ void PeerRunner::run_repetition(int i) {
   for (size_t k = 1; k < stamps.size(); ++k) m.itl.samples.push_back(stamps[k] - stamps[k - 1]);
   const double decode_s = (stamps.back() - stamps.front()) / 1e3;
   if (stamps.size() > 1 && decode_s > 0)
-    m.tok_s.samples.push_back(static_cast<double>(spec.batch) * static_cast<double>(stamps.size() - 1) /
-                              decode_s);
+    m.tok_s.samples.push_back(static_cast<double>(spec.batch) *
+                              static_cast<double>(stamps.size() - 1) / decode_s);
 }
 
 WorkloadResult PeerRunner::finish() {

@@ -165,7 +165,8 @@ void print_same_run_ratios(const std::vector<std::vector<bench::WorkloadResult>>
   for (const auto& g : groups) {
     if (g.size() < 2) continue;
     if (!header) {
-      std::printf("\nsame-run ratios (medians; > 1 means faster than the variant or peer named):\n");
+      std::printf(
+          "\nsame-run ratios (medians; > 1 means faster than the variant or peer named):\n");
       header = true;
     }
     // Our variants against the first one; then each of ours against each peer.
@@ -366,8 +367,9 @@ int run_benchmark(const RunArgs& a) {
   int rc = 0;
   if (!a.min_ratio.empty()) {
     const auto floors = parse_min_ratios(a.min_ratio);
-    std::printf("\nsame-run ratio floor (latency_ms, each variant vs the first; fails only when "
-                "significant):\n");
+    std::printf(
+        "\nsame-run ratio floor (latency_ms, each variant vs the first; fails only when "
+        "significant):\n");
     for (const auto& g : done) {
       for (size_t k = 1; k < g.size(); ++k) {
         if (!g[k].spec.peer.empty() || !g.front().spec.peer.empty()) continue;
@@ -406,13 +408,15 @@ Run add_benchmark(CLI::App& app) {
   cmd->add_option("--kind", a->kind, "auto | forward | generate (auto: generate for causal LMs)")
       ->check(CLI::IsMember({"auto", "forward", "generate"}))
       ->capture_default_str();
-  auto* level_opt = cmd->add_option("--level", a->level,
-                  "optimization level; a comma-separated list runs each, interleaved (default: the "
-                  "plan of an optimized directory, else reference)")
-      ->capture_default_str();
+  auto* level_opt =
+      cmd->add_option(
+             "--level", a->level,
+             "optimization level; a comma-separated list runs each, interleaved (default: the "
+             "plan of an optimized directory, else reference)")
+          ->capture_default_str();
   auto* device_opt = cmd->add_option("--device", a->device,
-                  "cpu | cuda | cuda:N | auto; a comma-separated list runs each")
-      ->capture_default_str();
+                                     "cpu | cuda | cuda:N | auto; a comma-separated list runs each")
+                         ->capture_default_str();
   cmd->add_flag(
       "--no-interleave", a->no_interleave,
       "run the levels/devices of a workload one after the other, not round-robin (less memory)");
@@ -495,7 +499,8 @@ Run add_benchmark(CLI::App& app) {
       "  kernelpytorch benchmark --suite popular --quick -o popular.json\n"
       "  kernelpytorch benchmark compare base.json new.json --threshold 5%\n"
       "  kernelpytorch benchmark MODEL --level reference,conservative --min-ratio 3x --threads 1\n"
-      "  kernelpytorch benchmark MODEL --level conservative --peers pytorch,onnxruntime --threads 1\n"
+      "  kernelpytorch benchmark MODEL --level conservative --peers pytorch,onnxruntime --threads "
+      "1\n"
       "  kernelpytorch benchmark history --workload gpt2/generate/b1-p32-n128/reference/cpu\n"
       "  kernelpytorch benchmark report -o report.html\n"
       "Exit status: 0 ok, 1 error, 2 usage, 3 regression (compare, --baseline, --min-ratio).");
@@ -562,8 +567,8 @@ Run add_benchmark(CLI::App& app) {
         eo = options_for_plan(*plan, eo, note);
         a->level = level_name(eo.level);
         if (device_opt->count() == 0) a->device = eo.device;
-        std::fprintf(stderr, "optimized model: level %s on %s (from kpt_plan.json)\n", a->level.c_str(),
-                     a->device.c_str());
+        std::fprintf(stderr, "optimized model: level %s on %s (from kpt_plan.json)\n",
+                     a->level.c_str(), a->device.c_str());
         if (!note.empty()) std::fprintf(stderr, "note: %s\n", note.c_str());
       }
     }

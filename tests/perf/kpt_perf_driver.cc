@@ -76,17 +76,17 @@ std::function<void()> gemm_region(int64_t rows) {
   s->x = randn(static_cast<size_t>(rows * kHidden), 3);  // [rows, hidden]
   s->out.resize(static_cast<size_t>(rows * kFfn));       // [rows, ffn]
   // SiLU epilogue as in a GLU's gate projection: the fused post-op is part of what is counted.
-  s->lin = std::make_unique<cpu::fast::OnednnLinear>(s->w.data(), kFfn, kHidden, s->bias.data(),
-                                                    static_cast<int64_t>(graph::OpKind::kSilu),
-                                                    false);
+  s->lin =
+      std::make_unique<cpu::fast::OnednnLinear>(s->w.data(), kFfn, kHidden, s->bias.data(),
+                                                static_cast<int64_t>(graph::OpKind::kSilu), false);
   return [s, rows] { s->lin->run(s->x.data(), rows, nullptr, s->out.data()); };
 }
 
 std::function<void()> int8_gemv_region() {
   struct State {
     std::vector<float> x = randn(static_cast<size_t>(kHidden), 4);  // [1, hidden]
-    std::vector<int8_t> q;                                             // [ffn, hidden]
-    std::vector<float> scale;  // [ffn, hidden / 32]
+    std::vector<int8_t> q;                                          // [ffn, hidden]
+    std::vector<float> scale;                                       // [ffn, hidden / 32]
     std::vector<float> out = std::vector<float>(static_cast<size_t>(kFfn));
   };
   auto s = std::make_shared<State>();
@@ -120,10 +120,10 @@ std::function<void()> attention_region(int64_t past, int64_t seq) {
   for (int64_t i = 0; i < n_blocks; ++i)
     s->table[static_cast<size_t>(i)] = static_cast<int32_t>((i * 5 + 2) % n_blocks);
   const size_t pool = static_cast<size_t>(n_blocks * kBlock * kKvHeads * kHeadDim);
-  s->k_pool = randn(pool, 7);                                                 // [blocks, block, kv, hd]
+  s->k_pool = randn(pool, 7);  // [blocks, block, kv, hd]
   s->v_pool = randn(pool, 8);
-  s->q = randn(static_cast<size_t>(seq * kHeads * kHeadDim), 9);             // [1, seq, heads, hd]
-  s->k = randn(static_cast<size_t>(seq * kKvHeads * kHeadDim), 10);          // [1, seq, kv, hd]
+  s->q = randn(static_cast<size_t>(seq * kHeads * kHeadDim), 9);     // [1, seq, heads, hd]
+  s->k = randn(static_cast<size_t>(seq * kKvHeads * kHeadDim), 10);  // [1, seq, kv, hd]
   s->v = randn(static_cast<size_t>(seq * kKvHeads * kHeadDim), 11);
   s->out.resize(s->q.size());
   s->valid.assign(static_cast<size_t>(total), 1);
@@ -204,15 +204,24 @@ std::function<void()> decode_step_region(const std::string& model_dir) {
 
 std::string onednn_isa_name() {
   switch (dnnl_get_effective_cpu_isa()) {
-    case dnnl_cpu_isa_sse41: return "sse41";
-    case dnnl_cpu_isa_avx: return "avx";
-    case dnnl_cpu_isa_avx2: return "avx2";
-    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
-    case dnnl_cpu_isa_avx512_core: return "avx512_core";
-    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
-    default: return "isa" + std::to_string(static_cast<int>(dnnl_get_effective_cpu_isa()));
+    case dnnl_cpu_isa_sse41:
+      return "sse41";
+    case dnnl_cpu_isa_avx:
+      return "avx";
+    case dnnl_cpu_isa_avx2:
+      return "avx2";
+    case dnnl_cpu_isa_avx2_vnni:
+      return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_core:
+      return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "isa" + std::to_string(static_cast<int>(dnnl_get_effective_cpu_isa()));
   }
 }
 
@@ -238,19 +247,21 @@ std::vector<std::string> split(const std::string& text) {
 }
 
 int usage(const char* argv0) {
-  std::fprintf(stderr,
-               "usage: %s [--list] [--only NAME,...] [--model DIR] [--inject-extra-work PCT]\n"
-               "  --inject-extra-work PCT  run each region round(reps x PCT / 100) more times while\n"
-               "                           counting as if it ran reps times (tests that the gate\n"
-               "                           catches a slowdown)\n",
-               argv0);
+  std::fprintf(
+      stderr,
+      "usage: %s [--list] [--only NAME,...] [--model DIR] [--inject-extra-work PCT]\n"
+      "  --inject-extra-work PCT  run each region round(reps x PCT / 100) more times while\n"
+      "                           counting as if it ran reps times (tests that the gate\n"
+      "                           catches a slowdown)\n",
+      argv0);
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string only, model_dir = std::string(KPT_SOURCE_DIR) + "/tests/fixtures/models/llama_gqa3_headdim";
+  std::string only,
+      model_dir = std::string(KPT_SOURCE_DIR) + "/tests/fixtures/models/llama_gqa3_headdim";
   double extra_pct = 0;
   bool list = false;
   for (int i = 1; i < argc; ++i) {
@@ -260,18 +271,24 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     try {
-      if (arg == "--only") only = value();
-      else if (arg == "--model") model_dir = value();
-      else if (arg == "--inject-extra-work") extra_pct = std::stod(value());
-      else if (arg == "--list") list = true;
-      else return usage(argv[0]);
+      if (arg == "--only")
+        only = value();
+      else if (arg == "--model")
+        model_dir = value();
+      else if (arg == "--inject-extra-work")
+        extra_pct = std::stod(value());
+      else if (arg == "--list")
+        list = true;
+      else
+        return usage(argv[0]);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "error: %s\n", e.what());
       return usage(argv[0]);
     }
   }
   if (extra_pct < 0 || extra_pct > 1000) {
-    std::fprintf(stderr, "error: --inject-extra-work must be within [0, 1000], got %g\n", extra_pct);
+    std::fprintf(stderr, "error: --inject-extra-work must be within [0, 1000], got %g\n",
+                 extra_pct);
     return 2;
   }
   set_num_threads(1);
@@ -283,14 +300,16 @@ int main(int argc, char** argv) {
        [] { return gemm_region(1); }},
       {"gemm_onednn_prefill", "onednn matmul 32x576 . 576x1536 + bias, SiLU (prepacked)", 1,
        [] { return gemm_region(32); }},
-      {"gemv_int8", "int8 weights (groups of 32) 1x576 . 576x1536", 8, [] { return int8_gemv_region(); }},
+      {"gemv_int8", "int8 weights (groups of 32) 1x576 . 576x1536", 8,
+       [] { return int8_gemv_region(); }},
       {"attention_prefill", "tiled attention, 64 new tokens, 9 heads / 3 KV, hd 64, RoPE", 2,
        [] { return attention_region(0, 64); }},
       {"attention_decode", "tiled attention, 1 new token after 255, 9 heads / 3 KV, hd 64, RoPE", 8,
        [] { return attention_region(255, 1); }},
-      {"add_rmsnorm", "fused residual add + RMSNorm, 64 x 576", 20, [] { return add_norm_region(64); }},
-      {"decode_step_conservative", "one decode step after 16 tokens, llama_gqa3_headdim fixture", 10,
-       [model_dir] { return decode_step_region(model_dir); }},
+      {"add_rmsnorm", "fused residual add + RMSNorm, 64 x 576", 20,
+       [] { return add_norm_region(64); }},
+      {"decode_step_conservative", "one decode step after 16 tokens, llama_gqa3_headdim fixture",
+       10, [model_dir] { return decode_step_region(model_dir); }},
   };
   const auto wanted = split(only);
   const std::set<std::string> wanted_set(wanted.begin(), wanted.end());
@@ -302,8 +321,10 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  nlohmann::json header = {{"isa_key", isa_key()}, {"threads", num_threads()},
-                           {"inject_extra_work_pct", extra_pct}, {"regions", nlohmann::json::array()}};
+  nlohmann::json header = {{"isa_key", isa_key()},
+                           {"threads", num_threads()},
+                           {"inject_extra_work_pct", extra_pct},
+                           {"regions", nlohmann::json::array()}};
   for (const auto& r : regions) {
     if (!wanted_set.empty() && !wanted_set.count(r.name)) continue;
     header["regions"].push_back(

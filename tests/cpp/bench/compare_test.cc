@@ -180,7 +180,8 @@ TEST(RatioFloor, SlightlyBelowTheFloorIsNoiseNotAFailure) {
 }
 
 TEST(RatioFloor, TooFewSamplesIsUnsureAndMissingMetricIsAnError) {
-  const auto c = check_min_ratio(level_result("reference", {100}), level_result("conservative", {90}), 3.0);
+  const auto c =
+      check_min_ratio(level_result("reference", {100}), level_result("conservative", {90}), 3.0);
   EXPECT_EQ(c.verdict, Verdict::kUnsure);
   WorkloadResult empty = level_result("conservative", {});
   empty.metrics.clear();
