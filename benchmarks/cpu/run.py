@@ -45,8 +45,9 @@ def ids_row(n, vocab, seed):
 
 
 def read_bandwidth_gbs():
-    """Single-thread streaming read of 512 MiB (numpy max, best of 3): roughly the ceiling for a batch-1
-    decode step, which reads every weight once."""
+    """Single-thread streaming read of 512 MiB (numpy max, best of 3): an indicator of memory
+    contention from other processes at the start of a round, not a ceiling (numpy's max is not a
+    tuned streaming kernel; fp32 decode steps measured above it)."""
     import numpy as np
     a = np.ones(128 << 20, dtype=np.float32)
     best = min(_timed(a.max) for _ in range(3))
