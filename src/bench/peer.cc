@@ -247,6 +247,7 @@ PeerRunner::PeerRunner(const WorkloadSpec& spec, const Progress& progress)
     throw;
   }
   if (progress) progress(1, m.total, m.label);
+  m.r.load_average[0] = load_average_1m();
 }
 
 PeerRunner::~PeerRunner() {
@@ -292,6 +293,7 @@ WorkloadResult PeerRunner::finish() {
   m.send({{"cmd", "quit"}});
   const auto bye = m.receive();
   m.stop();
+  r.load_average[1] = load_average_1m();
   r.metrics["latency_ms"] = m.latency;
   if (!m.tok_s.samples.empty()) r.metrics["tokens_s"] = m.tok_s;
   if (r.spec.kind == "forward") {

@@ -64,13 +64,6 @@ struct CpuShare {
   }
 };
 
-double load_average_1m() {
-  std::ifstream f("/proc/loadavg");
-  double v = 0;
-  f >> v;
-  return v;
-}
-
 Metric metric(const char* unit, bool higher_is_better) {
   Metric m;
   m.unit = unit;
@@ -79,6 +72,13 @@ Metric metric(const char* unit, bool higher_is_better) {
 }
 
 }  // namespace
+
+double load_average_1m() {
+  std::ifstream f("/proc/loadavg");
+  double v = 0;
+  f >> v;
+  return v;
+}
 
 int64_t peak_rss_bytes() {
   std::ifstream f("/proc/self/status");
@@ -207,9 +207,7 @@ WorkloadRunner::WorkloadRunner(const WorkloadSpec& spec, const Progress& progres
   r.device_used = m.engine->device();
   const ModelInfo& info = m.engine->info();
   r.n_parameters = info.n_parameters;
-  if (spec.kind == "forward") {
-    if (spec.seq < 1)
-      throw Error(ErrorCode::kInvalidArgument, fmt::format("--seq must be >= 1, got {}", spec.seq));
+  if (spec.kind == "forward") {  // lengths >= 1 were checked by check_spec
     if (info.max_positions > 0 && spec.seq > info.max_positions) {
       throw Error(ErrorCode::kOutOfRange, fmt::format("--seq {} exceeds the model's {} positions",
                                                       spec.seq, info.max_positions));
@@ -220,9 +218,6 @@ WorkloadRunner::WorkloadRunner(const WorkloadSpec& spec, const Progress& progres
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("{} is an encoder ({}): benchmark it with --kind forward",
                               r.spec.model_dir, info.family));
-    }
-    if (spec.prompt_len < 1 || spec.new_tokens < 1) {
-      throw Error(ErrorCode::kInvalidArgument, "--prompt-len and --new-tokens must be >= 1");
     }
     m.prompts = workload_ids(spec.batch, spec.prompt_len, info.vocab_size);
   }

@@ -69,6 +69,8 @@ void check_spec(const WorkloadSpec& spec);
 // /proc/self/clear_refs; a no-op where unsupported).
 int64_t peak_rss_bytes();
 void reset_peak_rss();
+// The 1-minute load average (/proc/loadavg; 0 where unavailable).
+double load_average_1m();
 
 // A suite file (benchmarks/<name>.json): workloads over the configs in benchmarks/configs/.
 struct SuiteOptions {
