@@ -79,6 +79,10 @@ std::function<void()> gemm_region(int64_t rows) {
   s->lin =
       std::make_unique<cpu::fast::OnednnLinear>(s->w.data(), kFfn, kHidden, s->bias.data(),
                                                 static_cast<int64_t>(graph::OpKind::kSilu), false);
+  // oneDNN keeps the plain layout when it prefers it; the region then measures that (said here).
+  std::fprintf(stderr, "gemm %lldx%lldx%lld: weights %s\n", static_cast<long long>(rows),
+               static_cast<long long>(kHidden), static_cast<long long>(kFfn),
+               s->lin->repacked() ? "repacked into oneDNN's blocked layout" : "used in place (plain)");
   return [s, rows] { s->lin->run(s->x.data(), rows, nullptr, s->out.data()); };
 }
 
