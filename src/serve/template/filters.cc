@@ -599,8 +599,9 @@ bool t_sequence(const Value& v, A& a) {
   return no_args(a, "sequence") &&
          (v.is_string() || (v.is_list() && !v.as_list().view) || v.is_mapping());
 }
+// jinja2's Undefined defines __call__ (to raise), so an undefined value is callable.
 bool t_callable(const Value& v, A& a) {
-  return no_args(a, "callable") && v.is_function();
+  return no_args(a, "callable") && (v.is_function() || v.is_undefined());
 }
 bool t_escaped(const Value& v, A& a) {
   return no_args(a, "escaped") && false;

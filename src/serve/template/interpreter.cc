@@ -18,8 +18,12 @@ constexpr int kMaxCallDepth = 64;
 constexpr size_t kMaxRepeatBytes = size_t{64} << 20;
 
 struct Scope {
+  explicit Scope(const Scope* parent_scope = nullptr) : parent(parent_scope) {}
   const Scope* parent = nullptr;
   std::vector<std::pair<std::string, Value>> vars;
+  // Created when a macro is defined here: the macro holds a weak reference, so it can tell
+  // whether this scope still exists when it is called (it may escape through a namespace).
+  std::shared_ptr<char> alive;
 
   const Value* find(std::string_view name) const {
     for (const Scope* s = this; s; s = s->parent) {
@@ -111,13 +115,14 @@ class Renderer {
       }
       case NodeKind::kSetBlock: {
         std::string body;
-        Scope inner{&scope, {}};
-        exec_body(n.body, inner, body);
+        Scope inner(&scope);
+        // break/continue inside the block leave it before the assignment, as in jinja2.
+        if (Flow f = exec_body(n.body, inner, body); f != Flow::kNormal) return f;
         assign(n.targets, apply_filters(n.filters, Value(std::move(body)), scope), scope);
         return Flow::kNormal;
       }
       case NodeKind::kMacro:
-        scope.set(n.name, make_macro(n));
+        scope.set(n.name, make_macro(n, scope));
         return Flow::kNormal;
       case NodeKind::kCallBlock: {
         out += call_block(n, scope).str();
@@ -125,9 +130,9 @@ class Renderer {
       }
       case NodeKind::kFilterBlock: {
         std::string body;
-        Flow f = exec_body(n.body, scope, body);
+        if (Flow f = exec_body(n.body, scope, body); f != Flow::kNormal) return f;
         out += apply_filters(n.filters, Value(std::move(body)), scope).str();
-        return f;
+        return Flow::kNormal;
       }
       case NodeKind::kBreak:
         return Flow::kBreak;
@@ -163,7 +168,7 @@ class Renderer {
       // The loop filter runs before counting: loop.length is the filtered length.
       std::vector<Value> kept;
       for (Value& item : items) {
-        Scope probe{&scope, {}};
+        Scope probe(&scope);
         assign(n.targets, item, probe);
         if (eval(*n.args[1], probe).truthy()) kept.push_back(std::move(item));
       }
@@ -186,8 +191,9 @@ class Renderer {
     }
     loop->items.emplace_back("cycle", Value(std::move(cycle)));
     const Value loop_value(loop);
+    bool body_completed = false;
     for (int64_t i = 0; i < length; ++i) {
-      Scope iter{&scope, {}};
+      Scope iter(&scope);
       *index = i;
       auto& li = loop->items;
       li[0].second = Value(i + 1);
@@ -207,19 +213,30 @@ class Renderer {
       assign(n.targets, items[static_cast<size_t>(i)], iter);
       Flow f = exec_body(n.body, iter, out);
       if (f == Flow::kBreak) break;
+      if (f == Flow::kNormal) body_completed = true;
     }
+    // jinja2 clears its "no iteration" flag at the end of the loop body, so `else` also runs when
+    // every iteration left through continue, or the first one through break.
+    if (!body_completed) return exec_body(n.else_body, scope, out);
     return Flow::kNormal;
   }
 
-  Value make_macro(const Node& n) {
+  Value make_macro(const Node& n, Scope& scope) {
     auto fn = std::make_shared<Function>();
     fn->name = n.name;
     const Node* def = &n;
-    fn->call = [this, def](CallArgs& a) { return call_macro(*def, a); };
+    if (!scope.alive) scope.alive = std::make_shared<char>();
+    std::weak_ptr<char> alive = scope.alive;
+    const Scope* defining = &scope;
+    fn->call = [this, def, alive, defining](CallArgs& a) {
+      return call_macro(*def, a, alive.expired() ? &root_ : defining);
+    };
     return Value(std::move(fn));
   }
 
-  Value call_macro(const Node& def, CallArgs& a) {
+  // Macros see the scope they were defined in, live: later top-level sets are visible, as in
+  // jinja2.
+  Value call_macro(const Node& def, CallArgs& a, const Scope* parent) {
     if (call_depth_ >= kMaxCallDepth) {
       throw_render_error(
           fmt::format("macro '{}' nested deeper than {} calls", def.name, kMaxCallDepth));
@@ -228,8 +245,7 @@ class Renderer {
       throw_render_error(fmt::format("macro '{}' takes not more than {} argument(s)", def.name,
                                      def.targets.size()));
     }
-    // Macros see the template's top-level variables at call time, as in jinja2.
-    Scope scope{&root_, {}};
+    Scope scope(parent);
     std::vector<bool> bound(def.targets.size(), false);
     for (size_t i = 0; i < a.positional.size(); ++i) {
       scope.set(def.targets[i], a.positional[i]);
@@ -272,7 +288,7 @@ class Renderer {
     const Node* def = &n;
     Scope* outer = &scope;
     caller->call = [this, def, outer](CallArgs& a) {
-      Scope inner{outer, {}};
+      Scope inner(outer);
       for (size_t i = 0; i < def->targets.size(); ++i) {
         inner.set(def->targets[i], i < a.positional.size() ? a.positional[i]
                                    : def->defaults[i]      ? eval(*def->defaults[i], inner)

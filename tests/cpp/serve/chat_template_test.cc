@@ -178,7 +178,8 @@ TEST(ChatTemplate, ConcurrentRendersMatchSerial) {
   auto t = ChatTemplate::from_string(
       "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}"
       "{{ loop.index }}:{{ m.role|upper }}={{ m.content|tojson }};{% endfor %}{{ ns.n }}");
-  auto m = msgs(R"([{"role": "user", "content": "héllo"}, {"role": "assistant", "content": "x\ny"}])");
+  auto m =
+      msgs(R"([{"role": "user", "content": "héllo"}, {"role": "assistant", "content": "x\ny"}])");
   const std::string want = t.render(m, false);
   EXPECT_EQ(want, "1:USER=\"héllo\";2:ASSISTANT=\"x\\ny\";2");
   std::vector<std::thread> threads;

@@ -151,6 +151,22 @@ TEST(JinjaStatements, MacrosCallFilterBlocks) {
   EXPECT_EQ(render("{% raw %}{{ not a var }}{% endraw %}"), "{{ not a var }}");
 }
 
+TEST(JinjaStatements, JinjaQuirks) {
+  // The loop's else runs unless some iteration reached the end of the body.
+  EXPECT_EQ(render("{% for x in l %}{% continue %}{% else %}E{% endfor %}|"
+                   "{% for x in l %}{% break %}{% else %}E{% endfor %}|"
+                   "{% for x in l %}{% if x == 1 %}{% break %}{% endif %}{% else %}E{% endfor %}"),
+            "E|E|");
+  // Undefined defines __call__: it is callable (and raises when called).
+  EXPECT_EQ(render("{{ foo is callable }}"), "True");
+  // A macro defined in a loop sees the loop's variables; continue inside a block set skips it.
+  EXPECT_EQ(render("{% for m in l %}{% macro f() %}{{ m }}{% endmacro %}{{ f() }}{% endfor %}"),
+            "312");
+  EXPECT_EQ(
+      render("{% for m in l %}{% set b %}<{{ m }}{% continue %}>{% endset %}{{ b }}{% endfor %}."),
+      ".");
+}
+
 TEST(JinjaWhitespace, TrimAndLstripBlocks) {
   EXPECT_EQ(render("  {% if true %}\n  x\n  {% endif %}\n"), "  x\n");
   EXPECT_EQ(render("a  {% if true %}b{% endif %}"), "a  b");
