@@ -71,11 +71,16 @@ __device__ __forceinline__ void attend_chunks(const PagedAttention& p, const flo
       const float* kr = p.k_pool + base;
       float dot = 0.0f;
       if (vec4) {
+        // Unrolled to the compile-time bound: all of the row's 16-byte loads are in flight at
+        // once (a run-time bound left them one latency apart: ~20 us per decode layer, ncu).
         const float4* k4 = reinterpret_cast<const float4*>(kr);
         const float4* q4 = reinterpret_cast<const float4*>(qs);
-        for (int64_t d = 0; d < hd / 4; ++d) {
-          const float4 kv = k4[d], qv = q4[d];
-          dot += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+#pragma unroll
+        for (int c = 0; c < 8 * kPerLane; ++c) {
+          if (4 * c < hd) {
+            const float4 kv = k4[c], qv = q4[c];
+            dot += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+          }
         }
       } else {
         for (int64_t d = 0; d < hd; ++d) dot += qs[d] * kr[d];
@@ -91,17 +96,30 @@ __device__ __forceinline__ void attend_chunks(const PagedAttention& p, const flo
 #pragma unroll
     for (int i = 0; i < kPerLane; ++i) acc[i] *= corr;
     m = m_new;
+    // V rows in groups of 8 keys: the group's loads are independent (predicated, not branched
+    // around), so 8 * kPerLane of them are in flight per lane instead of one at a time.
+    // (Unrolling all four groups with predicated loads was tried: decode attention went from 25
+    // to 32 us per layer on an H200, so the groups stay a loop.)
     const int n_chunk = static_cast<int>(n_keys - j0 < 32 ? n_keys - j0 : 32);
-#pragma unroll 4
-    for (int u = 0; u < n_chunk; ++u) {
-      const float wu = __shfl_sync(0xffffffffu, w, u);
-      const int64_t bu = __shfl_sync(0xffffffffu, base, u);
-      if (wu == 0.0f) continue;  // masked key (warp-uniform)
-      const float* vr = p.v_pool + bu;
+    for (int u0 = 0; u0 < n_chunk; u0 += 8) {
+      float wg[8], vg[8][kPerLane];
 #pragma unroll
-      for (int i = 0; i < kPerLane; ++i) {
-        const int64_t d = lane + 32 * i;
-        if (d < hd) acc[i] += wu * vr[d];
+      for (int e = 0; e < 8; ++e) {
+        const int u = u0 + e;  // < 32
+        const float wu = __shfl_sync(0xffffffffu, w, u);
+        const int64_t bu = __shfl_sync(0xffffffffu, base, u);
+        const bool use = u < n_chunk && wu != 0.0f;  // masked keys have weight 0 and maybe no K/V
+        wg[e] = use ? wu : 0.0f;
+#pragma unroll
+        for (int i = 0; i < kPerLane; ++i) {
+          const int64_t d = lane + 32 * i;
+          vg[e][i] = use && d < hd ? p.v_pool[bu + d] : 0.0f;
+        }
+      }
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+#pragma unroll
+        for (int i = 0; i < kPerLane; ++i) acc[i] += wg[e] * vg[e][i];
       }
     }
   }
@@ -215,12 +233,18 @@ __global__ void __launch_bounds__(kSplits * 32)
 // row, each owning 16 of the 64 dims: q and the output accumulator live in registers, the dot
 // product is finished with two xor shuffles (all four lanes then hold the same score, bitwise),
 // and the online softmax runs per 32-key tile. fp32 throughout, so it serves every level.
-constexpr int kTileQ = 64, kTileK = 32, kTiledHd = 64, kLanesPerRow = 4, kDimsPerLane = kTiledHd / kLanesPerRow;
+constexpr int kTileQ = 64, kTileK = 32, kSubK = 8, kTiledHd = 64, kLanesPerRow = 4, kDimsPerLane = kTiledHd / kLanesPerRow;
 
-__global__ void __launch_bounds__(kTileQ * kLanesPerRow)
+// Column of float4 c (0..15) in a padded K/V tile row: lanes 2 and 3 start one float4 later.
+__device__ __forceinline__ int padded_col(int c) { return c + (c >= kTiledHd / 8 ? 1 : 0); }
+
+__global__ void __launch_bounds__(kTileQ * kLanesPerRow, 3)
     attention_tiled_kernel(PagedAttention p, const float* __restrict__ q, float* __restrict__ out) {
-  __shared__ float4 k_tile[kTileK][kTiledHd / 4];
-  __shared__ float4 v_tile[kTileK][kTiledHd / 4];
+  // One float4 of padding after the first two lanes' dims: the four lanes of a row read 16 bytes
+  // each at 64-byte strides, and lanes 0/2 (1/3) would hit the same banks (a 2-way conflict that
+  // doubled the shared-memory wavefronts, the kernel's bottleneck per ncu).
+  __shared__ float4 k_tile[kTileK][kTiledHd / 4 + 1];
+  __shared__ float4 v_tile[kTileK][kTiledHd / 4 + 1];
   __shared__ uint8_t key_ok[kTileK];
   const int tid = threadIdx.x;
   const int part = tid % kLanesPerRow;  // dims [16 * part, 16 * part + 16)
@@ -260,19 +284,24 @@ __global__ void __launch_bounds__(kTileQ * kLanesPerRow)
         kv = *reinterpret_cast<const float4*>(p.k_pool + base);
         vv = *reinterpret_cast<const float4*>(p.v_pool + base);
       }
-      k_tile[key][c] = kv;
-      v_tile[key][c] = vv;
+      k_tile[key][padded_col(c)] = kv;
+      v_tile[key][padded_col(c)] = vv;
     }
     if (tid < kTileK) key_ok[tid] = j0 + tid < hi && valid[j0 + tid] != 0 ? 1 : 0;
     __syncthreads();
-    float s[kTileK];
+    // The softmax state advances per 8 keys: 8 scores in registers, not 32 (ncu: the 32-score
+    // version needed 127 registers, 4 warps per scheduler, and stalled on shared-memory loads).
+#pragma unroll 1
+    for (int sub = 0; sub < kTileK; sub += kSubK) {
+    float s[kSubK];
     float tile_max = -INFINITY;
 #pragma unroll
-    for (int jj = 0; jj < kTileK; ++jj) {
+    for (int jj0 = 0; jj0 < kSubK; ++jj0) {
+      const int jj = sub + jj0;
       float d0 = 0.0f, d1 = 0.0f;
 #pragma unroll
       for (int c = 0; c < kDimsPerLane / 4; ++c) {
-        const float4 kv = k_tile[jj][part * (kDimsPerLane / 4) + c];
+        const float4 kv = k_tile[jj][padded_col(part * (kDimsPerLane / 4) + c)];
         d0 = fmaf(qv[4 * c], kv.x, d0);
         d1 = fmaf(qv[4 * c + 1], kv.y, d1);
         d0 = fmaf(qv[4 * c + 2], kv.z, d0);
@@ -283,8 +312,8 @@ __global__ void __launch_bounds__(kTileQ * kLanesPerRow)
       dot += __shfl_xor_sync(0xffffffffu, dot, 2);
       const int64_t j = j0 + jj;
       const bool visible = active && key_ok[jj] != 0 && j >= first_key && j < n_keys;
-      s[jj] = visible ? dot : -INFINITY;
-      tile_max = fmaxf(tile_max, s[jj]);
+      s[jj0] = visible ? dot : -INFINITY;
+      tile_max = fmaxf(tile_max, s[jj0]);
     }
     if (tile_max == -INFINITY) continue;  // nothing visible to this row here (no barrier skipped)
     const float m_new = fmaxf(m, tile_max);
@@ -293,12 +322,13 @@ __global__ void __launch_bounds__(kTileQ * kLanesPerRow)
 #pragma unroll
     for (int i = 0; i < kDimsPerLane; ++i) acc[i] *= corr;
 #pragma unroll
-    for (int jj = 0; jj < kTileK; ++jj) {
-      const float pj = s[jj] == -INFINITY ? 0.0f : expf(s[jj] - m_new);
+    for (int jj0 = 0; jj0 < kSubK; ++jj0) {
+      const int jj = sub + jj0;
+      const float pj = s[jj0] == -INFINITY ? 0.0f : expf(s[jj0] - m_new);
       l += pj;
 #pragma unroll
       for (int c = 0; c < kDimsPerLane / 4; ++c) {
-        const float4 vv = v_tile[jj][part * (kDimsPerLane / 4) + c];
+        const float4 vv = v_tile[jj][padded_col(part * (kDimsPerLane / 4) + c)];
         acc[4 * c] = fmaf(pj, vv.x, acc[4 * c]);
         acc[4 * c + 1] = fmaf(pj, vv.y, acc[4 * c + 1]);
         acc[4 * c + 2] = fmaf(pj, vv.z, acc[4 * c + 2]);
@@ -306,6 +336,7 @@ __global__ void __launch_bounds__(kTileQ * kLanesPerRow)
       }
     }
     m = m_new;
+    }
   }
   if (!active) return;
   const float inv = l > 0.0f ? 1.0f / l : 0.0f;  // no visible key: zeros, as the reference
