@@ -242,6 +242,11 @@ ChatRequest parse_chat(const Json& body, const Limits& limits) {
     }
   }
   r.messages = *m;
+  // OpenAI clients send "content": null on assistant messages that only call tools; templates
+  // (Qwen's among them) concatenate content, so give them an empty string there.
+  for (auto& msg : r.messages) {
+    if (msg.contains("tool_calls") && (!msg.contains("content") || msg["content"].is_null())) msg["content"] = "";
+  }
   // Variables some templates read: tools, documents; chat_template_kwargs adds any others.
   for (const char* key : {"tools", "documents"}) {
     if (const Json* v = field(body, key)) r.template_extra[key] = *v;
