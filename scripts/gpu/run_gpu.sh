@@ -122,18 +122,24 @@ PY
     echo "=== (e) kernelpytorch serve (random-weight llama-1b, cuda) under load_test.py ==="
     sdir=/tmp/kpt_serve_llama
     mkdir -p "$sdir" && ln -sf "$MODELS/llama-1b"/* "$sdir/" && cp "$BIN/serve_tokenizer"/* "$sdir/"
-    "$BIN/kernelpytorch" serve "$sdir" --device cuda --port 8311 > "$OUT/serve.log" 2>&1 &
-    spid=$!
-    for _ in $(seq 1 120); do
-      python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8311/ready', timeout=2)" 2> /dev/null && break
-      kill -0 "$spid" 2> /dev/null || break
-      sleep 1
+    # KPT_SERVE_LEVELS (default: reference balanced) x KPT_SERVE_CONCURRENCY (default: 8).
+    for slevel in ${KPT_SERVE_LEVELS:-reference balanced}; do
+      "$BIN/kernelpytorch" serve "$sdir" --device cuda --port 8311 --level "$slevel" > "$OUT/serve_$slevel.log" 2>&1 &
+      spid=$!
+      for _ in $(seq 1 120); do
+        python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8311/ready', timeout=2)" 2> /dev/null && break
+        kill -0 "$spid" 2> /dev/null || break
+        sleep 1
+      done
+      for conc in ${KPT_SERVE_CONCURRENCY:-8}; do
+        echo "--- serve level $slevel, concurrency $conc"
+        timeout 180 python3 "$ROOT/scripts/serve/load_test.py" --url http://127.0.0.1:8311 --requests 64 \
+          --concurrency "$conc" --max-tokens 64 --server-pid "$spid" --json "$OUT/serve_gpu_${slevel}_c$conc.json" 2>&1 \
+          | tail -25 || echo "load test failed"
+      done
+      kill "$spid" 2> /dev/null; wait "$spid" 2> /dev/null
+      tail -3 "$OUT/serve_$slevel.log"
     done
-    timeout 180 python3 "$ROOT/scripts/serve/load_test.py" --url http://127.0.0.1:8311 --requests 64 --concurrency 8 \
-      --max-tokens 64 --server-pid "$spid" --json "$OUT/serve_gpu.json" 2>&1 | tail -25 \
-      || echo "load test failed"
-    kill "$spid" 2> /dev/null; wait "$spid" 2> /dev/null
-    tail -5 "$OUT/serve.log"
   fi
 
   echo "=== (c) summary ==="

@@ -37,6 +37,11 @@ Run add_serve(CLI::App& app) {
                   "requests waiting to join before new ones get HTTP 429 with Retry-After")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  cmd->add_option("--max-decode-rows", so->max_decode_rows,
+                  "sequences per decode call (-1: auto = 8 on CUDA above reference, where larger batches use "
+                  "other GEMM kernels and would change outputs; 0: all in one call)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 20));
   cmd->add_option("--max-tokens-limit", so->max_tokens_limit, "the largest max_tokens a request may ask for")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));

@@ -1,6 +1,7 @@
 #include "serve/scheduler.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -213,28 +214,29 @@ void Scheduler::step() {
   for (auto& a : running_) {
     if (a->next >= 0) decoders.push_back(a.get());
   }
-  if (!decoders.empty()) {
+  const size_t group = options_.max_decode_rows > 0 ? static_cast<size_t>(options_.max_decode_rows) : SIZE_MAX;
+  for (size_t first = 0; first < decoders.size(); first += group) {
+    const std::vector<Active*> rows(decoders.begin() + static_cast<std::ptrdiff_t>(first),
+                                    decoders.begin() + static_cast<std::ptrdiff_t>(std::min(decoders.size(), first + group)));
     std::vector<int64_t> seqs;
     runtime::Rows ids, mask;
-    for (Active* a : decoders) {
+    for (Active* a : rows) {
       seqs.push_back(a->seq);
       ids.push_back({a->next});
       mask.push_back({1});
     }
     try {
       Tensor logits = session_.step_last_logits(seqs, ids, mask);  // [n, 1, V]
-      metrics_.observe_batch(static_cast<int64_t>(decoders.size()));
-      metrics_.note_step_tokens(static_cast<int64_t>(decoders.size()));
+      metrics_.observe_batch(static_cast<int64_t>(rows.size()));
+      metrics_.note_step_tokens(static_cast<int64_t>(rows.size()));
       const int64_t vocab = session_.info().vocab_size;
-      for (size_t i = 0; i < decoders.size(); ++i) {
-        deliver(*decoders[i], logits.data<float>() + static_cast<int64_t>(i) * vocab);
-      }
+      for (size_t i = 0; i < rows.size(); ++i) deliver(*rows[i], logits.data<float>() + static_cast<int64_t>(i) * vocab);
     } catch (const std::exception& e) {
-      fmt::print(stderr, "warning: decode step of {} sequences failed: {}\n", decoders.size(), e.what());
-      for (Active* a : decoders) finish(*a, Finish::kError, e.what());
+      fmt::print(stderr, "warning: decode step of {} sequences failed: {}\n", rows.size(), e.what());
+      for (Active* a : rows) finish(*a, Finish::kError, e.what());
     }
-    drop_finished();
   }
+  if (!decoders.empty()) drop_finished();
 
   // 2. Prompt chunks with the rest of the token budget, oldest request first.
   int64_t budget = std::max<int64_t>(options_.max_batch_tokens - static_cast<int64_t>(decoders.size()),

@@ -58,6 +58,10 @@ struct SchedulerOptions {
   int64_t max_queue = 64;          // waiting requests before submit refuses (HTTP 429)
   int64_t max_batch_tokens = 512;  // tokens per step: decode rows + prompt chunk tokens
   int64_t min_prefill_chunk = 32;  // a prompt always advances by at least this much per step
+  // Rows per decode call (0: all running sequences in one call). Backends whose kernels change
+  // with the row count (the CUDA GEMV serves up to 8 rows, cuBLASLt on bf16 activations more) give
+  // a request different bits in a larger batch; capping the rows keeps batching invisible.
+  int64_t max_decode_rows = 0;
 };
 
 enum class Admission { kAccepted, kQueueFull, kShuttingDown };

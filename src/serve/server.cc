@@ -149,15 +149,23 @@ class Server {
       c.limits.context = context_length(options_.model_dir, info);
       c.limits.vocab_size = info.vocab_size;
       c.request_timeout_s = options_.request_timeout_s;
-      scheduler_ = std::make_unique<Scheduler>(runtime::engine_session(*engine_), metrics_, options_.scheduler);
+      SchedulerOptions so = options_.scheduler;
+      const bool cuda = engine_->device().rfind("cuda", 0) == 0;
+      so.max_decode_rows = options_.max_decode_rows >= 0 ? options_.max_decode_rows
+                           : cuda && engine_->effective_level() != Level::kReference ? 8
+                                                                                     : 0;
+      scheduler_ = std::make_unique<Scheduler>(runtime::engine_session(*engine_), metrics_, so);
       c.scheduler = scheduler_.get();
       c.metrics = &metrics_;
       ready_ = true;
       std::fprintf(stderr,
-                   "kernelpytorch serve: ready: '%s' (%s, %s, level %s on %s, context %lld%s%s)\n", c.name.c_str(),
+                   "kernelpytorch serve: ready: '%s' (%s, %s, level %s on %s, context %lld, decode rows per call %s%s%s)\n",
+                   c.name.c_str(),
                    info.architecture.c_str(), info.causal_lm ? "generation" : "embeddings",
                    level_name(engine_->effective_level()), engine_->device().c_str(),
-                   static_cast<long long>(c.limits.context), c.chat_template ? ", chat template" : "",
+                   static_cast<long long>(c.limits.context),
+                   so.max_decode_rows > 0 ? std::to_string(so.max_decode_rows).c_str() : "all",
+                   c.chat_template ? ", chat template" : "",
                    info.causal_lm ? "" : (", " + c.pooling.describe()).c_str());
     } catch (const std::exception& e) {
       std::fprintf(stderr, "error: cannot load %s: %s\n", options_.model_dir.c_str(), e.what());

@@ -32,6 +32,9 @@ struct ServeOptions {
   std::string health_route = "/health";
   std::string predict_route = "/predict";
   int http_threads = 0;  // 0: max_concurrent + max_queue + 8
+  // Rows per decode call; -1: automatic (8 on CUDA above the reference level, where larger decode
+  // batches switch to bf16-activation GEMMs and would change a request's tokens; else unlimited).
+  int64_t max_decode_rows = -1;
 };
 
 // Fills host/port/routes from the contract's conventions (SageMaker: 0.0.0.0:8080; Vertex:

@@ -69,30 +69,46 @@ TEST_P(SchedulerTest, BatchedEqualsAloneGreedyAndSeeded) {
   std::vector<std::vector<int64_t>> alone;
   for (size_t p = 0; p < prompts.size(); ++p) alone.push_back(engine->generate({prompts[p]}, opts[p]).new_ids[0]);
 
-  Metrics metrics;
-  SchedulerOptions so;
-  so.max_concurrent = 4;     // 6 requests: two join while others decode
-  so.max_batch_tokens = 9;   // prompts of up to 38 tokens are prefilled in chunks
-  so.min_prefill_chunk = 4;
-  Scheduler scheduler(runtime::engine_session(*engine), metrics, so);
-  std::vector<std::shared_ptr<Outcome>> outs;
-  std::vector<std::future<void>> futures;
-  for (size_t p = 0; p < prompts.size(); ++p) {
-    auto out = std::make_shared<Outcome>();
-    auto done = std::make_shared<std::promise<void>>();
-    futures.push_back(done->get_future());
-    outs.push_back(out);
-    ASSERT_EQ(scheduler.submit(collecting(prompts[p], opts[p], {}, out, done)), Admission::kAccepted);
+  // All running sequences in one decode call, and at most 2 rows per call (what CUDA needs).
+  for (int64_t max_rows : {int64_t{0}, int64_t{2}}) {
+    SCOPED_TRACE(max_rows);
+    Metrics metrics;
+    SchedulerOptions so;
+    so.max_concurrent = 4;     // 6 requests: two join while others decode
+    so.max_batch_tokens = 9;   // prompts of up to 38 tokens are prefilled in chunks
+    so.min_prefill_chunk = 4;
+    so.max_decode_rows = max_rows;
+    Scheduler scheduler(runtime::engine_session(*engine), metrics, so);
+    std::vector<std::shared_ptr<Outcome>> outs;
+    std::vector<std::future<void>> futures;
+    for (size_t p = 0; p < prompts.size(); ++p) {
+      auto out = std::make_shared<Outcome>();
+      auto done = std::make_shared<std::promise<void>>();
+      futures.push_back(done->get_future());
+      outs.push_back(out);
+      ASSERT_EQ(scheduler.submit(collecting(prompts[p], opts[p], {}, out, done)), Admission::kAccepted);
+    }
+    for (auto& f : futures) ASSERT_EQ(f.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+    for (size_t p = 0; p < prompts.size(); ++p) {
+      EXPECT_EQ(outs[p]->tokens, alone[p]) << "request " << p;
+      EXPECT_EQ(outs[p]->finish, Finish::kLength);
+      EXPECT_EQ(outs[p]->generated, opts[p].max_new_tokens);
+    }
+    EXPECT_EQ(runtime::engine_session(*engine).cache().blocks_in_use(), 0) << "finished sequences keep KV blocks";
+    const std::string m = metrics.render(scheduler.gauges(), true);
+    EXPECT_NE(m.find("kpt_time_to_first_token_seconds_count 6"), std::string::npos) << m;
+    auto sample = [&](const std::string& name) {
+      const size_t at = m.find(name);
+      return at == std::string::npos ? -1.0 : std::stod(m.substr(at + name.size()));
+    };
+    const double steps = sample("kpt_batch_size_count "), small = sample("kpt_batch_size_bucket{le=\"2\"} ");
+    EXPECT_GT(steps, 0);
+    if (max_rows == 2) {
+      EXPECT_EQ(small, steps) << "a decode call had more than 2 rows";
+    } else {
+      EXPECT_LT(small, steps) << "no decode call batched more than 2 rows";
+    }
   }
-  for (auto& f : futures) ASSERT_EQ(f.wait_for(std::chrono::seconds(60)), std::future_status::ready);
-  for (size_t p = 0; p < prompts.size(); ++p) {
-    EXPECT_EQ(outs[p]->tokens, alone[p]) << "request " << p;
-    EXPECT_EQ(outs[p]->finish, Finish::kLength);
-    EXPECT_EQ(outs[p]->generated, opts[p].max_new_tokens);
-  }
-  EXPECT_EQ(runtime::engine_session(*engine).cache().blocks_in_use(), 0) << "finished sequences keep KV blocks";
-  const std::string m = metrics.render(scheduler.gauges(), true);
-  EXPECT_NE(m.find("kpt_time_to_first_token_seconds_count 6"), std::string::npos) << m;
 }
 
 INSTANTIATE_TEST_SUITE_P(Levels, SchedulerTest, ::testing::Values(Level::kReference, Level::kConservative),
