@@ -222,7 +222,7 @@ std::shared_ptr<GenerationGroup> start_generation(const ModelContext& ctx, Kind 
     req->options.top_p = params.top_p;
     req->options.repetition_penalty = params.repetition_penalty;
     req->options.seed = seed + i;
-    req->eos = info.eos_token_ids;
+    if (!params.ignore_eos) req->eos = info.eos_token_ids;
     req->arrival = arrival;
     req->deadline = arrival + std::chrono::microseconds(static_cast<int64_t>(ctx.request_timeout_s * 1e6));
     GenerationGroup::Choice& ch = group->choices[i];

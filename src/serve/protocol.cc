@@ -189,6 +189,7 @@ void parse_sampling(const Json& body, const Limits& limits, SamplingRequest& r, 
     }
   }
   r.stream = boolean(body, "stream", false);
+  r.ignore_eos = boolean(body, "ignore_eos", false);
   if (const Json* so = field(body, "stream_options")) {
     if (!so->is_object()) throw bad("stream_options", "'stream_options' must be an object");
     r.include_usage = boolean(*so, "include_usage", false);

@@ -43,6 +43,7 @@ struct SamplingRequest {
   std::vector<std::string> stop;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  bool ignore_eos = false;     // extension: generate max_tokens tokens (load tests, benchmarks)
 };
 
 using Prompt = std::variant<std::string, std::vector<int64_t>>;  // text or token ids

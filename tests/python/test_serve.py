@@ -137,6 +137,10 @@ def test_completion_greedy_matches_transformers(smol, hf_smol):
     ids = tok(prompt)["input_ids"]
     assert r.usage.prompt_tokens == len(ids)
     assert r.usage.completion_tokens == 12 and r.choices[0].finish_reason == "length"
+    # ignore_eos (extension) runs to max_tokens even through an end-of-sequence token.
+    long = smol.client().completions.create(model="smol", prompt="Hi", max_tokens=40, temperature=0,
+                                            extra_body={"ignore_eos": True})
+    assert long.usage.completion_tokens == 40 and long.choices[0].finish_reason == "length"
     assert r.choices[0].text == tok.decode(hf_greedy(hf_smol, ids, 12), skip_special_tokens=True)
 
 
@@ -304,7 +308,7 @@ def test_api_key_backpressure_and_disconnect():
         # A streaming client that leaves frees its sequence at once.
         sock = socket.create_connection(("127.0.0.1", s.port))
         body = json.dumps({"model": "smollm2-135m", "prompt": "Write a very long essay", "max_tokens": 4000,
-                           "stream": True}).encode()
+                           "temperature": 0, "ignore_eos": True, "stream": True}).encode()
         sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n"
                      b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         got, sock_deadline = b"", time.time() + 60

@@ -58,6 +58,7 @@ TEST(Protocol, BadRequestsName400) {
   expect_400("{\"model\": \"m\", \"prompt\": \"hi\", \"logprobs\": 3}", "logprobs", "not supported");
   expect_400("{\"model\": \"m\", \"prompt\": \"hi\", \"presence_penalty\": 0.5}", "presence_penalty", "not supported");
   expect_400("{\"model\": \"m\", \"prompt\": \"hi\", \"seed\": 1.5}", "seed", "integer");
+  expect_400("{\"model\": \"m\", \"prompt\": \"hi\", \"ignore_eos\": 1}", "ignore_eos", "boolean");
   expect_400("{\"model\": \"m\"}", "messages", "required", true);
   expect_400("{\"model\": \"m\", \"messages\": []}", "messages", "non-empty", true);
   expect_400("{\"model\": \"m\", \"messages\": [\"hi\"]}", "messages[0]", "object", true);
