@@ -1,11 +1,10 @@
 #include "optimize/levels.h"
 
-#include <cpuid.h>
-
 #include <fmt/format.h>
 
 #include "graph/passes/passes.h"
 #include "kpt/status.h"
+#include "optimize/hardware.h"
 
 namespace kpt::optimize {
 
@@ -28,21 +27,19 @@ std::string CpuFeatures::summary() const {
   return s.empty() ? "none of avx2/avx512" : s;
 }
 
+// The ISA as hw::detect_cpu() sees it: what the CPU reports AND the OS enables (XSAVE state),
+// so a level never plans for registers the kernel would not save.
 const CpuFeatures& cpu_features() {
   static const CpuFeatures f = [] {
+    const hw::CpuInfo cpu = hw::detect_cpu();
     CpuFeatures c;
-    unsigned a = 0, b = 0, cx = 0, d = 0;
-    if (__get_cpuid_count(1, 0, &a, &b, &cx, &d)) c.fma = (cx >> 12) & 1;
-    if (__get_cpuid_count(7, 0, &a, &b, &cx, &d)) {
-      c.avx2 = (b >> 5) & 1;
-      c.avx512f = (b >> 16) & 1;
-      c.avx512_vnni = (cx >> 11) & 1;
-      c.amx_bf16 = (d >> 22) & 1;
-    }
-    if (__get_cpuid_count(7, 1, &a, &b, &cx, &d)) {
-      c.avx_vnni = (a >> 4) & 1;
-      c.avx512_bf16 = (a >> 5) & 1;
-    }
+    c.avx2 = cpu.avx2;
+    c.fma = cpu.fma;
+    c.avx512f = cpu.avx512f;
+    c.avx512_vnni = cpu.avx512_vnni;
+    c.avx_vnni = cpu.avx_vnni;
+    c.avx512_bf16 = cpu.avx512_bf16;
+    c.amx_bf16 = cpu.amx_bf16;
     return c;
   }();
   return f;
