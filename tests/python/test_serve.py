@@ -298,7 +298,8 @@ def test_api_key_backpressure_and_disconnect():
         # One running slot and no queue: a second request while the first runs gets 429.
         auth = {"Authorization": "Bearer s3cret"}
         first = threading.Thread(target=s.post, args=("/v1/completions", {
-            "model": "smollm2-135m", "prompt": "Tell me a long story", "max_tokens": 120, "temperature": 0}, auth))
+            "model": "smollm2-135m", "prompt": "Tell me a long story", "max_tokens": 120, "temperature": 0,
+            "ignore_eos": True}, auth))
         first.start()
         time.sleep(1.0)
         status, data, headers = s.post("/v1/completions", {"model": "smollm2-135m", "prompt": "x"}, auth)
@@ -354,7 +355,7 @@ def test_sigterm_drains_running_requests_then_exits():
 
     def long_request():
         result["r"] = s.post("/v1/completions", {"model": "smollm2-135m", "prompt": "Once", "max_tokens": 40,
-                                                 "temperature": 0})
+                                                 "temperature": 0, "ignore_eos": True})
 
     t = threading.Thread(target=long_request)
     t.start()
