@@ -229,8 +229,10 @@ std::shared_ptr<GenerationGroup> start_generation(const ModelContext& ctx, Kind 
     ch.prompt_tokens = n;
     if (ctx.tokenizer) ch.text = std::make_unique<TextStream>(*ctx.tokenizer, params.stop);
     std::weak_ptr<GenerationGroup> weak = group;
-    req->on_token = [weak, i](int64_t tok) {
+    GenerationRequest* self = req.get();  // the lambda lives inside *self: no ownership cycle
+    req->on_token = [weak, i, self](int64_t tok) {
       auto g = weak.lock();
+      if (!g) self->cancel = true;  // the HTTP side is gone (client disconnected)
       return g ? g->on_token(i, tok) : false;
     };
     req->on_finish = [weak, i](Finish f, int64_t generated, const std::string& msg) {

@@ -107,12 +107,12 @@ void Scheduler::loop() {
       while (static_cast<int64_t>(running_.size()) < options_.max_concurrent && !waiting_.empty()) {
         running_.push_back(std::make_unique<Active>(std::move(waiting_.front())));
         waiting_.pop_front();
+        ++n_running_;  // decremented in finish(), before the request's on_finish runs
       }
       embeds.assign(embeddings_.begin(), embeddings_.end());
       embeddings_.clear();
       if (stopping_ && running_.empty() && embeds.empty() && waiting_.empty()) break;
     }
-    n_running_ = static_cast<int64_t>(running_.size());
     for (auto& e : embeds) {
       if (stopping_ && !drain_) {
         e->on_done(Tensor(), {}, "the server is shutting down");
@@ -121,7 +121,6 @@ void Scheduler::loop() {
       run_embeddings(e);
     }
     step();
-    n_running_ = static_cast<int64_t>(running_.size());
     kv_used_ = session_.cache().blocks_in_use();
     kv_capacity_ = session_.cache().capacity_blocks();
   }
@@ -154,6 +153,8 @@ void Scheduler::finish(Active& a, Finish f, const std::string& error) {
     session_.cache().free_sequence(a.seq);
     a.seq = -1;
   }
+  // A client told of the end may send its next request at once: the slot must look free by then.
+  --n_running_;
   if (f == Finish::kCancelled || f == Finish::kTimeout) metrics_.count_cancelled();
   metrics_.observe_request(seconds_between(a.req->arrival, Clock::now()));
   if (a.req->on_finish) a.req->on_finish(f, a.generated, error);
@@ -179,7 +180,7 @@ bool Scheduler::deliver(Active& a, float* logits_row) {
     return true;
   }
   if (a.req->on_token && !a.req->on_token(tok)) {
-    finish(a, Finish::kStop);
+    finish(a, a.req->cancel.load() ? Finish::kCancelled : Finish::kStop);  // the caller may have left
     return true;
   }
   if (a.generated >= a.req->options.max_new_tokens) {
