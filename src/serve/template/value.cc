@@ -200,74 +200,42 @@ std::string repr_string(const std::string& s) {
   return out;
 }
 
+// json.dumps' short escapes; false when `cp` has none.
+bool short_escape(std::string& out, uint32_t cp) {
+  switch (cp) {
+    case '"': out += "\\\""; return true;
+    case '\\': out += "\\\\"; return true;
+    case '\n': out += "\\n"; return true;
+    case '\r': out += "\\r"; return true;
+    case '\t': out += "\\t"; return true;
+    case '\b': out += "\\b"; return true;
+    case '\f': out += "\\f"; return true;
+    default: return false;
+  }
+}
+
 void json_string(std::string& out, const std::string& s, bool ensure_ascii) {
   out += '"';
   if (!ensure_ascii) {
     for (char ch : s) {
-      auto c = static_cast<unsigned char>(ch);
-      switch (ch) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        case '\b':
-          out += "\\b";
-          break;
-        case '\f':
-          out += "\\f";
-          break;
-        default:
-          if (c < 0x20) {
-            out += fmt::format("\\u{:04x}", c);
-          } else {
-            out += ch;
-          }
+      const auto c = static_cast<unsigned char>(ch);
+      if (short_escape(out, c)) continue;
+      if (c < 0x20) {
+        out += fmt::format("\\u{:04x}", c);
+      } else {
+        out += ch;
       }
     }
   } else {
     for (uint32_t cp : utf8_decode(s)) {
-      switch (cp) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        case '\b':
-          out += "\\b";
-          break;
-        case '\f':
-          out += "\\f";
-          break;
-        default:
-          if (cp < 0x20 || (cp >= 0x7f && cp < 0x10000)) {
-            out += fmt::format("\\u{:04x}", cp);
-          } else if (cp >= 0x10000) {
-            uint32_t v = cp - 0x10000;
-            out += fmt::format("\\u{:04x}\\u{:04x}", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
-          } else {
-            out += static_cast<char>(cp);
-          }
+      if (short_escape(out, cp)) continue;
+      if (cp < 0x20 || (cp >= 0x7f && cp < 0x10000)) {
+        out += fmt::format("\\u{:04x}", cp);
+      } else if (cp >= 0x10000) {
+        uint32_t v = cp - 0x10000;
+        out += fmt::format("\\u{:04x}\\u{:04x}", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
+      } else {
+        out += static_cast<char>(cp);
       }
     }
   }

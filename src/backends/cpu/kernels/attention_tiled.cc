@@ -12,6 +12,7 @@
 
 #include <immintrin.h>
 
+#include "backends/cpu/kernels/fast_exp.h"
 #include "backends/cpu/kernels/fast_kernels.h"
 
 namespace kpt::cpu::fast {
@@ -40,25 +41,9 @@ inline void rotate(const float* x, const float* cs, const float* sn, int64_t hd,
   }
 }
 
-// exp(x) for x <= 0 as 2^(x log2 e) = 2^n * 2^f, with a degree-6 polynomial for 2^f on [0, 1)
-// (relative error ~2e-7). Written so `omp simd` vectorizes it; std::exp does not vectorize
-// without -ffast-math and was a third of the attention time.
+// exp(x) for x <= 0 (fast_exp.h: the shared polynomial, relative error ~2e-7).
 // always_inline: compiled inside each target clone of its caller, with that clone's ISA.
-__attribute__((always_inline)) inline float exp_neg(float x) {
-  x = std::max(x, -87.0f);
-  const float t = x * 1.44269504088896341f;
-  const float fi = std::floor(t);
-  const float f = t - fi;
-  float p = 1.535336188319500e-4f;
-  p = p * f + 1.339887440266574e-3f;
-  p = p * f + 9.618437357674640e-3f;
-  p = p * f + 5.550332471162809e-2f;
-  p = p * f + 2.402264791363012e-1f;
-  p = p * f + 6.931472028550421e-1f;
-  p = p * f + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(fi) + 127) << 23;
-  return p * std::bit_cast<float>(bits);
-}
+__attribute__((always_inline)) inline float exp_neg(float x) { return exp_poly(std::max(x, -87.0f)); }
 
 bool has_avx2() {
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -161,20 +146,7 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void tile_block(
 
 // exp for 8 lanes (same polynomial as exp_neg), for the dense prefill path.
 __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-  const __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f));
-  const __m256 fi = _mm256_floor_ps(t);
-  const __m256 f = _mm256_sub_ps(t, fi);
-  __m256 p = _mm256_set1_ps(1.535336188319500e-4f);
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.339887440266574e-3f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.618437357674640e-3f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.550332471162809e-2f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402264791363012e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931472028550421e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-  const __m256i e =
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fi), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  return exp_poly8(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)));
 }
 
 __attribute__((target("avx2,fma"))) inline float hmax8(__m256 v) {

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "backends/cpu/kernels/fast_exp.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "graph/ir.h"
 #include "kpt/status.h"
@@ -62,19 +63,8 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void quantize_row(co
 // 2^(x log2 e) with a degree-6 polynomial for the fraction (relative error ~2e-7), vectorizable
 // (std::exp is not without -ffast-math). Valid for x <= ~88.
 __attribute__((always_inline)) inline float exp_approx(float x) {
-  x = std::min(std::max(x, -87.0f),
-               88.0f);  // min/max, not clamp: clamp's branch stops vectorization
-  const float t = x * 1.44269504088896341f;
-  const float fi = std::floor(t);
-  const float f = t - fi;
-  float p = 1.535336188319500e-4f;
-  p = p * f + 1.339887440266574e-3f;
-  p = p * f + 9.618437357674640e-3f;
-  p = p * f + 5.550332471162809e-2f;
-  p = p * f + 2.402264791363012e-1f;
-  p = p * f + 6.931472028550421e-1f;
-  p = p * f + 1.0f;
-  return p * std::bit_cast<float>((static_cast<int32_t>(fi) + 127) << 23);
+  // min/max, not clamp: clamp's branch stops vectorization
+  return exp_poly(std::min(std::max(x, -87.0f), 88.0f));
 }
 
 // Vectorizable activations. GELU-erf through erfc's Chebyshev fit (Numerical Recipes erfcc,
@@ -116,20 +106,7 @@ bool has_avx2() {
 
 // AVX2 twins of exp_approx / act_fast (GCC leaves the scalar forms unvectorized in a loop).
 __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-  const __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f));
-  const __m256 fi = _mm256_floor_ps(t);
-  const __m256 f = _mm256_sub_ps(t, fi);
-  __m256 p = _mm256_set1_ps(1.535336188319500e-4f);
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.339887440266574e-3f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.618437357674640e-3f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.550332471162809e-2f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402264791363012e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931472028550421e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-  const __m256i e =
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fi), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  return exp_poly8(_mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f)));
 }
 
 template <int64_t Act>
