@@ -10,7 +10,7 @@
 #                                  (e) `kernelpytorch serve` under scripts/serve/load_test.py (when
 #                                  both exist), (c) a short table last. Logs and JSON go to $OUT.
 #                                  KPT_GPU_PHASES picks phases (default: all of
-#                                  "tests bench profile peers suite serve").
+#                                  "tests bench profile peers compiled suite serve").
 #
 # With the device tool:  run(command="scripts/gpu/run_gpu.sh run", carry=["build-cuda/gpu_bin"])
 set -uo pipefail
@@ -61,7 +61,7 @@ PY
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.txt"
   ldd "$BIN/kpt_cuda_tests" | grep "not found" && echo "missing libraries above"
 
-  phases=" ${KPT_GPU_PHASES:-tests bench profile peers suite serve} "
+  phases=" ${KPT_GPU_PHASES:-tests bench profile peers compiled suite serve} "
   has() { [[ "$phases" == *" $1 "* ]]; }
   tests_rc=0
   : > "$OUT/parity.txt"
@@ -106,6 +106,13 @@ PY
   if has peers; then
     timeout 240 python3 "$ROOT/scripts/gpu/bench_torch.py" peers "$MODELS" >> "$results" 2> "$OUT/peers.err" \
       || { echo "peers failed or timed out"; tail -5 "$OUT/peers.err"; }
+  fi
+
+  # transformers generate() with a static cache + torch.compile(reduce-overhead): slow to warm up
+  # (compilation per model and batch), so a phase of its own.
+  if has compiled; then
+    timeout 420 python3 "$ROOT/scripts/gpu/bench_torch.py" compiled_decode "$MODELS" >> "$results" 2> "$OUT/compiled.err" \
+      || { echo "compiled decode peers failed or timed out"; tail -5 "$OUT/compiled.err"; }
   fi
 
   if has suite; then

@@ -19,6 +19,10 @@ class Executable {
   // Inputs are host tensors by graph input name; outputs come back as host f32 tensors.
   // Symbolic dims are bound from the input shapes.
   virtual std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) = 0;
+  // Greedy decoding: the index of the first maximum (torch.argmax) over the last dimension of the
+  // first output, as i64 [rows] (rows = all leading dimensions). The default runs run() and scans
+  // on the host; a device backend takes the argmax where the logits are and copies back only ids.
+  virtual Tensor run_argmax(const std::map<std::string, Tensor>& inputs, const KvStep& kv);
   virtual std::string device() const = 0;
 };
 

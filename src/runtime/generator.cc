@@ -63,18 +63,31 @@ GenerateResult generate(Session& session, const std::vector<std::vector<int64_t>
   for (size_t b = 0; b < batch; ++b) seqs.push_back(session.cache().new_sequence());
   Sampler sampler(options.seed);
   std::vector<bool> done(batch, false);
+  // Plain greedy decoding needs only each row's argmax: the backend takes it where the logits
+  // are (on a GPU, one id per row crosses to the host instead of the whole vocabulary).
+  const bool greedy = !options.do_sample && options.repetition_penalty == 1.0;
+  const int64_t vocab = info.vocab_size;
+  auto next_tokens = [&](const Rows& step_ids, const Rows& step_mask) {
+    if (greedy) return session.step_argmax(seqs, step_ids, step_mask);
+    Tensor logits = session.step_last_logits(seqs, step_ids, step_mask);  // [B, 1, V]
+    std::vector<int64_t> toks(batch, pad);
+    for (size_t b = 0; b < batch; ++b) {
+      if (done[b]) continue;
+      std::span<float> row(logits.data<float>() + static_cast<int64_t>(b) * vocab, static_cast<size_t>(vocab));
+      toks[b] = sampler.next(row, history[b], options);
+    }
+    return toks;
+  };
   try {
     auto t0 = std::chrono::steady_clock::now();
-    Tensor logits = session.step_last_logits(seqs, ids, mask);  // [B, 1, V]
+    std::vector<int64_t> toks = next_tokens(ids, mask);
     result.prefill_ms = ms_since(t0);
     auto t1 = std::chrono::steady_clock::now();
-    const int64_t vocab = info.vocab_size;
     for (int64_t step = 0; step < options.max_new_tokens; ++step) {
       Rows next(batch, std::vector<int64_t>(1, pad)), next_mask(batch, std::vector<int64_t>(1, 1));
       for (size_t b = 0; b < batch; ++b) {
         if (done[b]) continue;
-        std::span<float> row(logits.data<float>() + static_cast<int64_t>(b) * vocab, static_cast<size_t>(vocab));
-        const int64_t tok = sampler.next(row, history[b], options);
+        const int64_t tok = toks[b];
         result.new_ids[b].push_back(tok);
         history[b].push_back(tok);
         next[b][0] = tok;
@@ -89,7 +102,7 @@ GenerateResult generate(Session& session, const std::vector<std::vector<int64_t>
       }
       if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
       if (step + 1 == options.max_new_tokens) break;
-      logits = session.step_last_logits(seqs, next, next_mask);
+      toks = next_tokens(next, next_mask);
       ++result.decode_steps;
     }
     result.decode_ms = ms_since(t1);

@@ -110,6 +110,20 @@ Tensor Session::forward(const ForwardInputs& in) {
 
 Tensor Session::step_last_logits(const std::vector<int64_t>& seq_ids, const Rows& ids, const Rows& mask) {
   KPT_CHECK(model_.info.causal_lm, "step_last_logits on an encoder");
+  check_ids(ids);
+  Rows types(ids.size(), std::vector<int64_t>(ids[0].size(), 0));
+  return run(seq_ids, ids, mask, types, false);
+}
+
+std::vector<int64_t> Session::step_argmax(const std::vector<int64_t>& seq_ids, const Rows& ids, const Rows& mask) {
+  KPT_CHECK(model_.info.causal_lm, "step_argmax on an encoder");
+  check_ids(ids);
+  Rows types(ids.size(), std::vector<int64_t>(ids[0].size(), 0));
+  const Tensor next = run(seq_ids, ids, mask, types, false, true);
+  return std::vector<int64_t>(next.data<int64_t>(), next.data<int64_t>() + next.numel());
+}
+
+void Session::check_ids(const Rows& ids) const {
   for (size_t b = 0; b < ids.size(); ++b) {
     for (int64_t id : ids[b]) {
       if (id < 0 || id >= model_.info.vocab_size) {
@@ -118,12 +132,10 @@ Tensor Session::step_last_logits(const std::vector<int64_t>& seq_ids, const Rows
       }
     }
   }
-  Rows types(ids.size(), std::vector<int64_t>(ids[0].size(), 0));
-  return run(seq_ids, ids, mask, types, false);
 }
 
 Tensor Session::run(const std::vector<int64_t>& seq_ids, const Rows& ids, const Rows& mask, const Rows& types,
-                    bool all_rows) {
+                    bool all_rows, bool argmax) {
   const int64_t batch = static_cast<int64_t>(ids.size()), seq = static_cast<int64_t>(ids[0].size());
   std::vector<int64_t> flat_ids, flat_pos, flat_types;
   for (int64_t b = 0; b < batch; ++b) {
@@ -164,7 +176,8 @@ Tensor Session::run(const std::vector<int64_t>& seq_ids, const Rows& ids, const 
     inputs["logit_rows"] = Tensor::from_i64(rows, {batch, all_rows ? seq : 1});
   }
   try {
-    return exec_->run(inputs, cache_.step(seq_ids, seq)).at(0);
+    const KvStep step = cache_.step(seq_ids, seq);
+    return argmax ? exec_->run_argmax(inputs, step) : exec_->run(inputs, step).at(0);
   } catch (...) {
     for (int64_t id : seq_ids) cache_.rollback(id, seq);
     throw;

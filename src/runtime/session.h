@@ -32,10 +32,14 @@ class Session {
   // Appends ids (and mask) to existing KV sequences and runs them. Returns logits for the last
   // position of every row, [B, 1, V] (causal LMs only).
   Tensor step_last_logits(const std::vector<int64_t>& seq_ids, const Rows& ids, const Rows& mask);
+  // As step_last_logits, but returns each row's greedy next token (argmax of its last logits,
+  // first maximum) without bringing the logits to the host where the backend can avoid it.
+  std::vector<int64_t> step_argmax(const std::vector<int64_t>& seq_ids, const Rows& ids, const Rows& mask);
 
  private:
   Tensor run(const std::vector<int64_t>& seq_ids, const Rows& ids, const Rows& mask, const Rows& types,
-             bool all_rows);
+             bool all_rows, bool argmax = false);
+  void check_ids(const Rows& ids) const;
 
   models::BuiltModel model_;
   std::string device_;

@@ -5,8 +5,10 @@
 #include "backends/cpu/kernels/kernels.h"
 #include "backends/cuda/gemm_cublaslt.h"
 #include "backends/cuda/kernels/kernels.h"
+#include "../cpp/test_util.h"
 #include "gpu_test_util.h"
 #include "kpt/tensor.h"
+#include "runtime/sampler.h"
 
 namespace kpt::test {
 
@@ -161,12 +163,39 @@ TEST(CudaKernels, EmbeddingAndGatherRows) {
   EXPECT_EQ(to_host<float>(out, ref_rows.size()), ref_rows);
 }
 
+// Device argmax (greedy decoding) against the host twin: ties take the first index, rows of
+// -inf, a maximum in the last element, vocabulary sizes that are not multiples of anything.
+TEST(CudaKernels, ArgmaxRowsMatchesHostArgmax) {
+  KPT_REQUIRE_GPU();
+  for (int64_t n : {1, 7, 512, 32000, 50257}) {
+    const int64_t rows = 9;
+    auto x = random_floats(static_cast<size_t>(rows * n), 31);
+    auto at = [&](int64_t r, int64_t i) -> float& { return x[static_cast<size_t>(r * n + i)]; };
+    if (n > 3) {
+      at(1, n - 1) = 100.0f;                      // maximum in the last element
+      at(2, 3) = at(2, n - 2) = 50.0f;            // a tie: the first wins
+      for (int64_t i = 0; i < n; ++i) at(3, i) = -INFINITY;
+      at(4, 0) = 60.0f;                           // maximum in the first element
+      for (int64_t i = 0; i < n; ++i) at(5, i) = 1.0f;  // all equal: index 0
+    }
+    auto dx = to_device(x);
+    cuda::DeviceBuffer ids(static_cast<size_t>(rows) * sizeof(int64_t));
+    cuda::argmax_rows(dx.as<float>(), rows, n, ids.as<int64_t>(), nullptr);
+    const auto got = to_host<int64_t>(ids, static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t want = runtime::argmax(std::span<const float>(x.data() + r * n, static_cast<size_t>(n)));
+      EXPECT_EQ(got[static_cast<size_t>(r)], want) << "n " << n << " row " << r;
+    }
+  }
+}
+
 // Paged attention on shuffled block tables, against the CPU reference (which softmaxes in double).
 struct AttnCase {
   int64_t batch, seq, past, n_heads, n_kv, hd, block_size;
   bool causal;
   int64_t window;
   bool padding;
+  bool tensor_cores = false;  // fp16 operands (levels above conservative): the mma kernel for prefill
 };
 
 class CudaAttention : public ::testing::TestWithParam<AttnCase> {};
@@ -241,10 +270,12 @@ TEST_P(CudaAttention, MatchesReference) {
   p.causal = c.causal;
   p.scale = static_cast<float>(scale);
   p.window = c.window;
+  p.tensor_cores = c.tensor_cores;
   auto out = poisoned(q.size());
   cuda::paged_kv_write(p, dk.as<float>(), dv.as<float>(), nullptr);
   cuda::paged_attention(p, dq.as<float>(), out.as<float>(), nullptr);
-  EXPECT_LE(rel_diff(to_host<float>(out, ref.size()), ref), 1e-5);
+  EXPECT_LE(rel_diff(to_host<float>(out, ref.size()), ref),
+            c.tensor_cores && c.seq >= cuda::kTiledMinSeq ? tolerance("cuda_fp16_attention_vs_reference") : 1e-5);
   EXPECT_EQ(to_host<float>(dk_pool, pool), k_ref) << "K written to other slots than the reference";
   EXPECT_EQ(to_host<float>(dv_pool, pool), v_ref);
 }
@@ -267,6 +298,18 @@ INSTANTIATE_TEST_SUITE_P(
                       AttnCase{1, 32, 0, 2, 1, 4, 4, true, 0, false},         // tiled, tiny head_dim
                       AttnCase{1, 300, 0, 16, 16, 128, 16, true, 0, true},    // > kSplitMaxRows, head_dim 128: warp per row
                       AttnCase{8, 1, 150, 32, 4, 64, 16, true, 0, true},      // batch-8 decode, split kernel
-                      AttnCase{2, 1, 37, 4, 2, 128, 16, true, 16, false}));   // decode with a window: split warps idle
+                      AttnCase{2, 1, 37, 4, 2, 128, 16, true, 16, false},     // decode with a window: split warps idle
+                      // Tensor-core kernel (fp16 operands): partial tiles, padding holes, GQA, windows,
+                      // a cached prefix, head_dim 40/128, bidirectional, and decode-sized calls that
+                      // must keep the fp32 kernels.
+                      AttnCase{1, 128, 0, 32, 4, 64, 16, true, 0, false, true},
+                      AttnCase{2, 161, 0, 16, 4, 64, 16, true, 0, true, true},
+                      AttnCase{1, 300, 0, 16, 16, 40, 8, false, 0, true, true},
+                      AttnCase{1, 300, 0, 16, 4, 64, 16, true, 50, true, true},
+                      AttnCase{2, 70, 45, 8, 2, 64, 16, true, 0, true, true},
+                      AttnCase{1, 32, 0, 2, 1, 4, 4, true, 0, false, true},
+                      AttnCase{2, 200, 0, 8, 2, 128, 16, true, 0, true, true},
+                      AttnCase{3, 77, 0, 12, 12, 64, 16, false, 0, true, true},
+                      AttnCase{1, 1, 3000, 32, 4, 64, 16, true, 0, false, true}));
 
 }  // namespace kpt::test

@@ -96,6 +96,7 @@ class CudaExecutable final : public Executable {
   CudaExecutable& operator=(const CudaExecutable&) = delete;
 
   std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) override;
+  Tensor run_argmax(const std::map<std::string, Tensor>& inputs, const KvStep& kv) override;
   std::string device() const override { return fmt::format("cuda:{}", ordinal_); }
   int64_t n_device_allocations() const {
     int64_t n = alloc_.n_device_allocations();
@@ -151,7 +152,10 @@ class CudaExecutable final : public Executable {
   void upload_inputs(const std::map<std::string, Tensor>& inputs, std::vector<DevValue>& vals, bool reuse);
   void upload_attention_meta(const KvStep& kv, int64_t seq, bool full_capacity, bool reuse, AttentionMeta& m);
   void execute(std::vector<DevValue>& vals, const AttentionMeta& meta, const std::array<int64_t, graph::kNumSyms>& sym);
+  // Host copies of the graph outputs; with argmax_, only the argmax ids of the first output.
   std::vector<Tensor> download(const std::vector<DevValue>& vals);
+  bool argmax_ = false;
+  DeviceBuffer argmax_ids_;  // [rows] i64, grown when a larger batch first asks
   std::vector<Tensor> run_graph(const std::map<std::string, Tensor>& inputs, const KvStep& kv, int64_t batch,
                                 int64_t seq);
   void run_node(size_t index, std::vector<DevValue>& vals, const AttentionMeta& meta, float* out);
@@ -458,6 +462,19 @@ float* CudaExecutable::ensure_output(size_t ni, std::vector<DevValue>& vals) {
 
 std::vector<Tensor> CudaExecutable::download(const std::vector<DevValue>& vals) {
   std::vector<Tensor> outs;
+  if (argmax_) {
+    const DevValue& dv = vals[static_cast<size_t>(graph_.outputs().at(0))];
+    const int64_t n = dv.shape.empty() ? 0 : dv.shape.back();
+    const int64_t rows = n > 0 ? shape_numel(dv.shape) / n : 0;
+    const size_t bytes = static_cast<size_t>(rows) * sizeof(int64_t);
+    if (argmax_ids_.size_bytes() < bytes) argmax_ids_ = DeviceBuffer(bytes);  // new largest batch only
+    argmax_rows(static_cast<const float*>(dv.data), rows, n, argmax_ids_.as<int64_t>(), stream_);
+    Tensor ids = Tensor::empty(DType::kI64, {rows});
+    KPT_CUDA_CHECK(cudaMemcpyAsync(ids.raw(), argmax_ids_.data(), bytes, cudaMemcpyDeviceToHost, stream_));
+    KPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    outs.push_back(std::move(ids));
+    return outs;
+  }
   for (int v : graph_.outputs()) {
     const DevValue& dv = vals[static_cast<size_t>(v)];
     Tensor host = Tensor::empty(DType::kF32, dv.shape);
@@ -466,6 +483,15 @@ std::vector<Tensor> CudaExecutable::download(const std::vector<DevValue>& vals) 
   }
   KPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
   return outs;
+}
+
+Tensor CudaExecutable::run_argmax(const std::map<std::string, Tensor>& inputs, const KvStep& kv) {
+  struct Flag {
+    bool& f;
+    explicit Flag(bool& x) : f(x) { f = true; }
+    ~Flag() { f = false; }
+  } flag(argmax_);
+  return run(inputs, kv).at(0);
 }
 
 std::vector<Tensor> CudaExecutable::run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) {
@@ -729,6 +755,7 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
       p.causal = n.attr_int("causal") != 0;
       p.scale = static_cast<float>(n.attr_double("scale"));
       p.window = n.attr_int("window");
+      p.tensor_cores = bf16_;
       paged_kv_write(p, f(1), f(2), stream_);
       paged_attention(p, f(0), o, stream_);
       ++launches_;

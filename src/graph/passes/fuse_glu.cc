@@ -33,8 +33,9 @@ Report fuse_glu(Graph& g) {
       const Node& nu = g.nodes()[static_cast<size_t>(lu)];
       if (ng.inputs[0] != nu.inputs[0]) continue;
       const bool bias = ng.inputs.size() > 2 || nu.inputs.size() > 2;
-      const Tensor& wg = g.value(ng.inputs[1]).constant;
-      const Tensor& wu = g.value(nu.inputs[1]).constant;
+      // Copies (shared storage), not references: add_weight below grows the value table.
+      const Tensor wg = g.value(ng.inputs[1]).constant;
+      const Tensor wu = g.value(nu.inputs[1]).constant;
       if (wg.shape() != wu.shape()) continue;
       std::vector<int> in = {ng.inputs[0], g.add_weight(n.name + ".gate_up.weight", concat_rows({wg, wu}))};
       if (bias) {

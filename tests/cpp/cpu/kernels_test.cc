@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -87,6 +88,13 @@ struct AttnCase {
   bool causal, rope, padding;
   int64_t window;
 };
+
+// Named output for test listings (gtest would otherwise print the struct's bytes, padding included).
+void PrintTo(const AttnCase& c, std::ostream* os) {
+  *os << "b" << c.batch << " h" << c.n_heads << "/" << c.n_kv << " d" << c.hd << " blk" << c.block << " p"
+      << c.prefill << " d" << c.decode << (c.causal ? " causal" : "") << (c.rope ? " rope" : "")
+      << (c.padding ? " pad" : "") << " win" << c.window;
+}
 
 class FastAttention : public ::testing::TestWithParam<AttnCase> {};
 
@@ -208,6 +216,9 @@ TEST(FastKernels, Int8WeightGemmMatchesDequantizedReference) {
       for (auto& e : q) e = static_cast<int8_t>(static_cast<int>(gen() % 255) - 127);
       const int64_t group = 32, n_groups = (n_in + group - 1) / group;  // n_in 577: a partial last group
       auto scale = randn(static_cast<size_t>(n_out * n_groups), 22, 0.01f);
+      // A NaN right after the last scale: a read past the end (0 * NaN in an empty tail) poisons
+      // the output instead of passing silently with whatever memory follows.
+      scale.push_back(std::numeric_limits<float>::quiet_NaN());
       auto bias = randn(static_cast<size_t>(n_out), 23), res = randn(static_cast<size_t>(rows * n_out), 24);
       std::vector<float> w(q.size());
       for (int64_t o = 0; o < n_out; ++o) {
@@ -221,6 +232,7 @@ TEST(FastKernels, Int8WeightGemmMatchesDequantizedReference) {
       cpu::add(act.data(), res.data(), static_cast<int64_t>(lin.size()), ref.data());
       cpu::fast::gemm_int8_weights(x.data(), q.data(), scale.data(), group, bias.data(), res.data(),
                                    static_cast<int64_t>(OpKind::kSilu), rows, n_in, n_out, ours.data());
+      for (float v : ours) ASSERT_TRUE(std::isfinite(v)) << "n_in " << n_in << " rows " << rows;
       EXPECT_LE(rel_diff(ours, ref), 1e-5) << "n_in " << n_in << " rows " << rows;
     }
   }

@@ -55,9 +55,12 @@ __attribute__((target("avx2,fma"))) void dot_rows_i8_avx2(const float* x, int64_
     s4 = _mm_hadd_ps(s4, s4);
     s4 = _mm_hadd_ps(s4, s4);
     float total = _mm_cvtss_f32(s4);
-    float tail = 0;
-    for (; i < n_in; ++i) tail += xr[i] * static_cast<float>(q[i]);  // partial last group
-    dots[r] = total + tail * scale[gi];
+    if (i < n_in) {  // partial last group; its scale exists only when the group does
+      float tail = 0;
+      for (; i < n_in; ++i) tail += xr[i] * static_cast<float>(q[i]);
+      total += tail * scale[gi];
+    }
+    dots[r] = total;
   }
 }
 

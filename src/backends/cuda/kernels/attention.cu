@@ -6,8 +6,11 @@
 // are consecutive heads: with GQA the heads of a group share their K/V rows through L1.
 // Few query rows (decode) use a split-key variant: a block of warps per row, partial softmax
 // states merged in shared memory. Prefill and encoder calls (seq >= 32, head_dim <= 64) use a
-// tiled kernel sharing K/V tiles across 64 query rows. Not yet here: tensor cores (mma/wgmma).
+// tiled kernel sharing K/V tiles across 64 query rows; at levels that allow reduced precision
+// they use the tensor-core kernel instead (fp16 operands, fp32 accumulation, mma.sync).
 #include <cmath>
+
+#include <cuda_fp16.h>
 
 #include "backends/cuda/check.h"
 #include "backends/cuda/kernels/kernels.h"
@@ -347,6 +350,203 @@ __global__ void __launch_bounds__(kTileQ * kLanesPerRow, 3)
   }
 }
 
+
+// Tensor-core prefill/encoder attention (FlashAttention-2 style, mma.sync m16n8k16, fp16 operands
+// with fp32 accumulation). A block of 4 warps takes 64 query rows of one (batch, head); each warp
+// owns 16 rows, keeps its Q fragments and its O accumulator in registers, and the online softmax
+// runs on the S fragments directly (the S accumulator layout is the A-operand layout of P V, so P
+// never goes through shared memory). K/V tiles of 64 keys are read from the fp32 pools, rounded
+// to fp16 and stored row-major with 16 bytes of padding per row (conflict-free fragment loads);
+// V's B fragments come from ldmatrix.trans. Scores are in the log2 domain (Q pre-scaled by
+// scale * log2 e) so the softmax uses exp2. fp16 (11-bit mantissa) rather than bf16 keeps the
+// rounding of Q, K, P and V at 2^-12 relative; values beyond fp16's range (6.5e4) would overflow.
+constexpr int kTcRows = 64, kTcKeys = 64, kTcWarps = 4;
+
+__device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
+  const __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const __half* row) {
+  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+template <int kHd>
+__global__ void __launch_bounds__(kTcWarps * 32)
+    attention_tc_kernel(PagedAttention p, const float* __restrict__ q, float* __restrict__ out) {
+  constexpr int kStride = kHd + 8;  // halves per shared row
+  __shared__ __align__(16) __half k_s[kTcKeys][kStride];
+  __shared__ __align__(16) __half v_s[kTcKeys][kStride];
+  __shared__ uint8_t key_ok[kTcKeys];
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int g = lane / 4, tig = lane % 4;  // fragment row group and thread-in-group
+  const int64_t b = blockIdx.y / p.n_heads, h = blockIdx.y % p.n_heads;
+  const int64_t hd = p.head_dim, row_len = p.n_kv_heads * hd;
+  const int64_t kvh = h / (p.n_heads / p.n_kv_heads);
+  const int64_t past = p.past_len[b];
+  const int64_t t0 = int64_t{blockIdx.x} * kTcRows;
+  // This thread's two query rows: fragment rows g and g + 8 of the warp's 16.
+  int64_t t_r[2], first_r[2], end_r[2];
+  bool active_r[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    t_r[i] = t0 + warp * 16 + g + 8 * i;
+    active_r[i] = t_r[i] < p.seq;
+    const int64_t qpos = past + t_r[i];
+    end_r[i] = !active_r[i] ? 0 : p.causal ? qpos + 1 : past + p.seq;
+    first_r[i] = p.window > 0 && qpos - p.window + 1 > 0 ? qpos - p.window + 1 : 0;
+  }
+  // Keys any row of the block can see (as in the tiled kernel).
+  const int64_t t_last = t0 + kTcRows - 1 < p.seq - 1 ? t0 + kTcRows - 1 : p.seq - 1;
+  const int64_t lo = p.window > 0 && past + t0 - p.window + 1 > 0 ? past + t0 - p.window + 1 : 0;
+  const int64_t hi = p.causal ? past + t_last + 1 : past + p.seq;
+  const uint8_t* valid = p.key_valid + b * p.key_valid_stride;
+
+  // Q as A fragments: a[0] (row g, dims 2tig..), a[1] (row g+8), a[2] (row g, dims +8), a[3].
+  const float qscale = p.scale * 1.4426950408889634f;
+  uint32_t qf[kHd / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < kHd / 16; ++kk) {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int64_t d = kk * 16 + 8 * half + 2 * tig;  // even; head_dim % 4 == 0, so d + 1 < hd too
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        float x0 = 0.0f, x1 = 0.0f;
+        if (active_r[i] && d < hd) {
+          const float2 v = *reinterpret_cast<const float2*>(q + ((b * p.seq + t_r[i]) * p.n_heads + h) * hd + d);
+          x0 = v.x * qscale;
+          x1 = v.y * qscale;
+        }
+        qf[kk][2 * half + i] = pack_half2(x0, x1);
+      }
+    }
+  }
+  float o[kHd / 8][4];
+#pragma unroll
+  for (int nt = 0; nt < kHd / 8; ++nt) o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
+  float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.0f, 0.0f};  // l: this thread's columns only
+
+  for (int64_t j0 = lo; j0 < hi; j0 += kTcKeys) {
+    __syncthreads();  // the previous tile is consumed
+    for (int idx = tid; idx < kTcKeys * (kHd / 4); idx += blockDim.x) {
+      const int key = idx / (kHd / 4), c = idx % (kHd / 4);
+      const int64_t j = j0 + key;
+      float4 kv = make_float4(0.0f, 0.0f, 0.0f, 0.0f), vv = kv;
+      // Masked keys load as zeros: a P of 0 times a non-finite V would still be NaN.
+      if (j < hi && 4 * c < hd && valid[j] != 0) {
+        const int64_t base = slot_row(p, b, j) * row_len + kvh * hd + 4 * c;
+        kv = *reinterpret_cast<const float4*>(p.k_pool + base);
+        vv = *reinterpret_cast<const float4*>(p.v_pool + base);
+      }
+      *reinterpret_cast<uint2*>(&k_s[key][4 * c]) = make_uint2(pack_half2(kv.x, kv.y), pack_half2(kv.z, kv.w));
+      *reinterpret_cast<uint2*>(&v_s[key][4 * c]) = make_uint2(pack_half2(vv.x, vv.y), pack_half2(vv.z, vv.w));
+    }
+    if (tid < kTcKeys) key_ok[tid] = j0 + tid < hi && valid[j0 + tid] != 0 ? 1 : 0;
+    __syncthreads();
+
+    // S = Q K^T: 16 rows x 64 keys per warp, 8 n-tiles of 8 keys. B = K^T: b0 = K[key g][dims 2tig..].
+    float s[kTcKeys / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < kTcKeys / 8; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < kHd / 16; ++kk) {
+#pragma unroll
+      for (int nt = 0; nt < kTcKeys / 8; ++nt) {
+        const __half* kr = &k_s[nt * 8 + g][kk * 16 + 2 * tig];
+        mma_16816(s[nt], qf[kk], *reinterpret_cast<const uint32_t*>(kr), *reinterpret_cast<const uint32_t*>(kr + 8));
+      }
+    }
+    // Mask; row maxima over the quad that shares a row.
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int nt = 0; nt < kTcKeys / 8; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int i = e / 2, key = nt * 8 + 2 * tig + (e & 1);
+        const int64_t j = j0 + key;
+        if (key_ok[key] == 0 || j < first_r[i] || j >= end_r[i]) s[nt][e] = -INFINITY;
+        mx[i] = fmaxf(mx[i], s[nt][e]);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+    }
+    // Nothing visible to any row of this warp here (causal diagonal, windows): skip P V.
+    if (__all_sync(0xffffffffu, mx[0] == -INFINITY && mx[1] == -INFINITY)) continue;
+    float corr[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const float m_new = fmaxf(m_r[i], mx[i]);
+      corr[i] = m_new == -INFINITY ? 1.0f : exp2f(m_r[i] - m_new);  // first visible key: exp2(-inf) = 0
+      m_r[i] = m_new;
+      l_r[i] *= corr[i];
+    }
+#pragma unroll
+    for (int nt = 0; nt < kHd / 8; ++nt) {
+      o[nt][0] *= corr[0];
+      o[nt][1] *= corr[0];
+      o[nt][2] *= corr[1];
+      o[nt][3] *= corr[1];
+    }
+    // P = exp2(S - m) as A fragments of P V: n-tiles 2kk and 2kk + 1 form k-step kk.
+    uint32_t pf[kTcKeys / 16][4];
+#pragma unroll
+    for (int nt = 0; nt < kTcKeys / 8; ++nt) {
+      float pe[4];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int i = e / 2;
+        pe[e] = s[nt][e] == -INFINITY ? 0.0f : exp2f(s[nt][e] - m_r[i]);
+        l_r[i] += pe[e];
+      }
+      pf[nt / 2][2 * (nt % 2)] = pack_half2(pe[0], pe[1]);
+      pf[nt / 2][2 * (nt % 2) + 1] = pack_half2(pe[2], pe[3]);
+    }
+    // O += P V. ldmatrix.trans of V rows (keys) gives B fragments: matrices (keys +0/+8) x (dims +0/+8).
+    const int mat = lane / 8, mrow = lane % 8;
+#pragma unroll
+    for (int kk = 0; kk < kTcKeys / 16; ++kk) {
+#pragma unroll
+      for (int np = 0; np < kHd / 16; ++np) {
+        uint32_t vb[4];
+        ldmatrix_x4_trans(vb, &v_s[kk * 16 + (mat % 2) * 8 + mrow][np * 16 + (mat / 2) * 8]);
+        mma_16816(o[2 * np], pf[kk], vb[0], vb[1]);
+        mma_16816(o[2 * np + 1], pf[kk], vb[2], vb[3]);
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l_r[i] += __shfl_xor_sync(0xffffffffu, l_r[i], 1);
+    l_r[i] += __shfl_xor_sync(0xffffffffu, l_r[i], 2);
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    if (!active_r[i]) continue;
+    const float inv = l_r[i] > 0.0f ? 1.0f / l_r[i] : 0.0f;  // no visible key: zeros, as the reference
+    float* dst = out + ((b * p.seq + t_r[i]) * p.n_heads + h) * hd;
+#pragma unroll
+    for (int nt = 0; nt < kHd / 8; ++nt) {
+      const int64_t d = nt * 8 + 2 * tig;
+      if (d < hd) *reinterpret_cast<float2*>(dst + d) = make_float2(o[nt][2 * i] * inv, o[nt][2 * i + 1] * inv);
+    }
+  }
+}
+
 }  // namespace
 
 void paged_kv_write(const PagedAttention& p, const float* k, const float* v, cudaStream_t stream) {
@@ -358,6 +558,17 @@ void paged_kv_write(const PagedAttention& p, const float* k, const float* v, cud
 void paged_attention(const PagedAttention& p, const float* q, float* out, cudaStream_t stream) {
   const int64_t rows = p.batch * p.seq * p.n_heads;
   if (rows == 0) return;
+  // Prefill and encoder calls where fp16 operands are allowed: tensor cores.
+  if (p.tensor_cores && p.seq >= kTiledMinSeq && p.head_dim % 4 == 0 && p.head_dim <= kTcMaxHeadDim) {
+    const dim3 grid(static_cast<unsigned>((p.seq + kTcRows - 1) / kTcRows), static_cast<unsigned>(p.batch * p.n_heads));
+    if (p.head_dim <= 64) {
+      attention_tc_kernel<64><<<grid, kTcWarps * 32, 0, stream>>>(p, q, out);
+    } else {
+      attention_tc_kernel<128><<<grid, kTcWarps * 32, 0, stream>>>(p, q, out);
+    }
+    KPT_CUDA_CHECK_LAUNCH();
+    return;
+  }
   // Prefill and encoder calls: K/V tiles shared by 64 query rows.
   if (p.seq >= kTiledMinSeq && p.head_dim <= kTiledHd && p.head_dim % 4 == 0) {
     const dim3 grid(static_cast<unsigned>((p.seq + kTileQ - 1) / kTileQ), static_cast<unsigned>(p.batch * p.n_heads));

@@ -45,6 +45,10 @@ void rope_pair(const float* x0, int64_t n_heads0, float* out0, const float* x1, 
 void gather_rows(const float* x, const int64_t* rows, int64_t batch, int64_t seq, int64_t n_rows, int64_t dim,
                  float* out, cudaStream_t stream);
 
+// out [rows] = index of the first maximum of each row of x [rows, n] (torch.argmax; NaN never
+// wins; a row of only NaN gives 0). Twin: runtime::argmax.
+void argmax_rows(const float* x, int64_t rows, int64_t n, int64_t* out, cudaStream_t stream);
+
 // Keeps the stream busy for `ns` nanoseconds (profiling: launches queue up behind it).
 void gpu_spin(int64_t ns, cudaStream_t stream);
 
@@ -84,6 +88,9 @@ struct PagedAttention {
   bool causal = true;
   float scale = 1.0f;
   int64_t window = 0;                     // > 0: a query sees only the last `window` keys
+  // Prefill/encoder calls may round Q, K, P and V to fp16 for tensor cores (fp32 accumulation):
+  // set at levels that allow reduced precision; never for decode-sized calls.
+  bool tensor_cores = false;
 };
 
 // Writes k/v [B, S, n_kv_heads, head_dim] into the pools at positions past_len .. past_len + S - 1.
@@ -98,6 +105,8 @@ constexpr int64_t kSplitMaxRows = 4096;
 // seq >= kTiledMinSeq with head_dim <= 64 (a multiple of 4): the tiled kernel (64 query rows of
 // one head share K/V tiles in shared memory) instead of either of the above.
 constexpr int64_t kTiledMinSeq = 32;
+// With tensor_cores: seq >= kTiledMinSeq, head_dim <= 128 (a multiple of 4) use the mma kernel.
+constexpr int64_t kTcMaxHeadDim = 128;
 void paged_attention(const PagedAttention& p, const float* q, float* out, cudaStream_t stream);
 
 }  // namespace kpt::cuda
