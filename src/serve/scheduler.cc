@@ -161,10 +161,17 @@ void Scheduler::finish(Active& a, Finish f, const std::string& error) {
   a.req.reset();  // marks the slot for removal
 }
 
+bool Scheduler::greedy(const Active& a) {
+  return !a.req->options.do_sample && a.req->options.repetition_penalty == 1.0;
+}
+
 bool Scheduler::deliver(Active& a, float* logits_row) {
   const int64_t vocab = session_.info().vocab_size;
   std::span<float> row(logits_row, static_cast<size_t>(vocab));
-  const int64_t tok = a.sampler.next(row, a.history, a.req->options);
+  return deliver_token(a, a.sampler.next(row, a.history, a.req->options));
+}
+
+bool Scheduler::deliver_token(Active& a, int64_t tok) {
   const auto now = Clock::now();
   if (a.generated == 0) {
     metrics_.observe_ttft(seconds_between(a.req->arrival, now));
@@ -227,6 +234,14 @@ void Scheduler::step() {
       mask.push_back({1});
     }
     try {
+      // All rows greedy: only their argmax ids come back (on a GPU the logits stay there).
+      if (std::all_of(rows.begin(), rows.end(), [](const Active* a) { return greedy(*a); })) {
+        const std::vector<int64_t> toks = session_.step_argmax(seqs, ids, mask);
+        metrics_.observe_batch(static_cast<int64_t>(rows.size()));
+        metrics_.note_step_tokens(static_cast<int64_t>(rows.size()));
+        for (size_t i = 0; i < rows.size(); ++i) deliver_token(*rows[i], toks[i]);
+        continue;
+      }
       Tensor logits = session_.step_last_logits(seqs, ids, mask);  // [n, 1, V]
       metrics_.observe_batch(static_cast<int64_t>(rows.size()));
       metrics_.note_step_tokens(static_cast<int64_t>(rows.size()));
@@ -250,7 +265,16 @@ void Scheduler::step() {
     std::vector<int64_t> chunk(a->req->prompt.begin() + static_cast<std::ptrdiff_t>(a->prefilled),
                                a->req->prompt.begin() + static_cast<std::ptrdiff_t>(a->prefilled + n));
     try {
-      Tensor logits = session_.step_last_logits({a->seq}, {chunk}, {std::vector<int64_t>(n, 1)});  // [1, 1, V]
+      const runtime::Rows chunk_mask = {std::vector<int64_t>(n, 1)};
+      if (greedy(*a)) {
+        const int64_t tok = session_.step_argmax({a->seq}, {chunk}, chunk_mask).at(0);
+        a->prefilled += n;
+        budget -= static_cast<int64_t>(n);
+        metrics_.count_tokens(static_cast<int64_t>(n), 0);
+        if (a->prefilled == a->req->prompt.size()) deliver_token(*a, tok);
+        continue;
+      }
+      Tensor logits = session_.step_last_logits({a->seq}, {chunk}, chunk_mask);  // [1, 1, V]
       a->prefilled += n;
       budget -= static_cast<int64_t>(n);
       metrics_.count_tokens(static_cast<int64_t>(n), 0);

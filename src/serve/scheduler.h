@@ -99,6 +99,10 @@ class Scheduler {
   void run_embeddings(const std::shared_ptr<EmbeddingRequest>& req);
   // Samples from one row of logits and delivers the token; returns true when the request ended.
   bool deliver(Active& a, float* logits_row);
+  // Delivers a chosen token (counts, eos, stop, length); returns true when the request ended.
+  bool deliver_token(Active& a, int64_t tok);
+  // Plain greedy (no sampling, no repetition penalty): the backend can pick the token itself.
+  static bool greedy(const Active& a);
   void finish(Active& a, Finish f, const std::string& error = {});
 
   runtime::Session& session_;
