@@ -1,6 +1,7 @@
 #include "backends/cpu/fast_backend.h"
 
 #include <array>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -44,6 +45,7 @@ class FastCpuExecutable final : public Executable {
   std::vector<std::unique_ptr<LinearPlan>> linear_;  // per node, null for non-GEMM nodes
   std::vector<std::shared_ptr<Storage>> slots_;      // reused activation buffers (memory_plan)
   HostKvStore kv_store_;
+  std::vector<float> i16_scratch_;  // int8-weight models: a prefill's activations, int16-rounded
 };
 
 FastCpuExecutable::FastCpuExecutable(const graph::Graph& graph, const KvLayout& kv) : graph_(graph), kv_store_(kv) {
@@ -142,7 +144,15 @@ std::vector<Tensor> FastCpuExecutable::run(const std::map<std::string, Tensor>& 
         const int64_t rows = in(0).numel() / p.n_in;
         const float* residual = p.residual ? f(n.inputs.size() - 1) : nullptr;
         if (p.w_int8 != nullptr && rows <= kInt8MaxRows) {
-          fast::gemm_int8_weights(f(0), p.w_int8, p.w_scale, graph::passes::kInt8Group, p.bias, residual, p.act, rows, p.n_in, p.n_out, o);
+          fast::gemm_int8_weights(f(0), p.w_int8, p.w_scale, graph::passes::kInt8Group, p.bias, residual, p.act,
+                                  rows, p.n_in, p.n_out, o);
+        } else if (p.w_int8 != nullptr) {
+          // Many rows (prefill): fp32 GEMM on the dequantized weights and on the int16 rounding of
+          // the activations the decode kernel uses, so KV decode == recompute and batched ==
+          // single hold to float reordering.
+          i16_scratch_.resize(static_cast<size_t>(rows * p.n_in));
+          fast::round_activations_i16(f(0), rows, p.n_in, graph::passes::kInt8Group, i16_scratch_.data());
+          p.gemm->run(i16_scratch_.data(), rows, residual, o);
         } else if (p.gemm_q8) {
           p.gemm_q8->run(f(0), rows, residual, o);
         } else {

@@ -207,33 +207,74 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(FastKernels, Int8WeightGemmMatchesDequantizedReference) {
   using graph::OpKind;
-  for (int64_t n_in : {1, 7, 64, 577}) {
-    for (int64_t rows : {1, 3, 8}) {
-      const int64_t n_out = 13;
-      auto x = randn(static_cast<size_t>(rows * n_in), 20);
-      std::vector<int8_t> q(static_cast<size_t>(n_out * n_in));
-      std::mt19937 gen(21);
-      for (auto& e : q) e = static_cast<int8_t>(static_cast<int>(gen() % 255) - 127);
-      const int64_t group = 32, n_groups = (n_in + group - 1) / group;  // n_in 577: a partial last group
-      auto scale = randn(static_cast<size_t>(n_out * n_groups), 22, 0.01f);
-      // A NaN right after the last scale: a read past the end (0 * NaN in an empty tail) poisons
-      // the output instead of passing silently with whatever memory follows.
-      scale.push_back(std::numeric_limits<float>::quiet_NaN());
-      auto bias = randn(static_cast<size_t>(n_out), 23), res = randn(static_cast<size_t>(rows * n_out), 24);
-      std::vector<float> w(q.size());
-      for (int64_t o = 0; o < n_out; ++o) {
-        for (int64_t i = 0; i < n_in; ++i) {
-          w[static_cast<size_t>(o * n_in + i)] = scale[static_cast<size_t>(o * n_groups + i / group)] * q[static_cast<size_t>(o * n_in + i)];
+  for (int64_t group : {32, 16}) {  // 32: the AVX2 kernel; 16: the portable twin
+    for (int64_t n_in : {1, 7, 64, 577}) {
+      for (int64_t rows : {1, 3, 8}) {
+        const int64_t n_out = 13;
+        auto x = randn(static_cast<size_t>(rows * n_in), 20);
+        if (n_in >= 64) x[5] = 40.0f;  // an outlier: its group gets a coarse scale, the others do not
+        std::vector<int8_t> q(static_cast<size_t>(n_out * n_in));
+        std::mt19937 gen(21);
+        for (auto& e : q) e = static_cast<int8_t>(static_cast<int>(gen() % 255) - 127);
+        const int64_t n_groups = (n_in + group - 1) / group;  // n_in 577: a partial last group
+        auto scale = randn(static_cast<size_t>(n_out * n_groups), 22, 0.01f);
+        // A NaN right after the last scale: a read past the end (0 * NaN in an empty tail) poisons
+        // the output instead of passing silently with whatever memory follows.
+        scale.push_back(std::numeric_limits<float>::quiet_NaN());
+        auto bias = randn(static_cast<size_t>(n_out), 23), res = randn(static_cast<size_t>(rows * n_out), 24);
+        std::vector<float> w(q.size());
+        for (int64_t o = 0; o < n_out; ++o) {
+          for (int64_t i = 0; i < n_in; ++i) {
+            w[static_cast<size_t>(o * n_in + i)] = scale[static_cast<size_t>(o * n_groups + i / group)] * q[static_cast<size_t>(o * n_in + i)];
+          }
         }
+        // The twin: fp32 linear on the dequantized weights and on x's int16 rounding; and the
+        // fp32 x itself, which that rounding (2^-16 relative per group) must stay close to.
+        const int64_t n_groups_x = n_groups;
+        std::vector<int16_t> xi(x.size());
+        std::vector<float> xsc(static_cast<size_t>(rows * n_groups_x)), xr(x.size());
+        cpu::fast::quantize_activations_i16(x.data(), rows, n_in, group, xi.data(), xsc.data());
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t c = 0; c < n_in; ++c) {
+            const size_t i = static_cast<size_t>(r * n_in + c);
+            xr[i] = xsc[static_cast<size_t>(r * n_groups_x + c / group)] * static_cast<float>(xi[i]);
+          }
+        }
+        auto reference = [&](const std::vector<float>& xin) {
+          std::vector<float> lin(static_cast<size_t>(rows * n_out)), act(lin.size()), ref(lin.size());
+          cpu::linear(xin.data(), w.data(), bias.data(), rows, n_in, n_out, lin.data());
+          cpu::silu(lin.data(), static_cast<int64_t>(lin.size()), act.data());
+          cpu::add(act.data(), res.data(), static_cast<int64_t>(lin.size()), ref.data());
+          return ref;
+        };
+        std::vector<float> ours(static_cast<size_t>(rows * n_out));
+        cpu::fast::gemm_int8_weights(x.data(), q.data(), scale.data(), group, bias.data(), res.data(),
+                                     static_cast<int64_t>(OpKind::kSilu), rows, n_in, n_out, ours.data());
+        for (float v : ours) ASSERT_TRUE(std::isfinite(v)) << "n_in " << n_in << " rows " << rows;
+        EXPECT_LE(rel_diff(ours, reference(xr)), 1e-5) << "group " << group << " n_in " << n_in << " rows " << rows;
+        EXPECT_LE(rel_diff(ours, reference(x)), 1e-4) << "group " << group << " n_in " << n_in << " rows " << rows;
       }
-      std::vector<float> lin(static_cast<size_t>(rows * n_out)), act(lin.size()), ref(lin.size()), ours(lin.size());
-      cpu::linear(x.data(), w.data(), bias.data(), rows, n_in, n_out, lin.data());
-      cpu::silu(lin.data(), static_cast<int64_t>(lin.size()), act.data());
-      cpu::add(act.data(), res.data(), static_cast<int64_t>(lin.size()), ref.data());
-      cpu::fast::gemm_int8_weights(x.data(), q.data(), scale.data(), group, bias.data(), res.data(),
-                                   static_cast<int64_t>(OpKind::kSilu), rows, n_in, n_out, ours.data());
-      for (float v : ours) ASSERT_TRUE(std::isfinite(v)) << "n_in " << n_in << " rows " << rows;
-      EXPECT_LE(rel_diff(ours, ref), 1e-5) << "n_in " << n_in << " rows " << rows;
+    }
+  }
+}
+
+TEST(FastKernels, ActivationRoundingToInt16IsSymmetricPerGroup) {
+  const int64_t n_in = 70, group = 32, n_groups = 3;
+  auto x = randn(static_cast<size_t>(2 * n_in), 30);
+  for (int64_t c = 32; c < 64; ++c) x[static_cast<size_t>(c)] = 0.0f;  // an all-zero group
+  x[3] = -9.0f;                                                         // sets group 0's scale
+  std::vector<int16_t> xq(x.size());
+  std::vector<float> xs(static_cast<size_t>(2 * n_groups));
+  cpu::fast::quantize_activations_i16(x.data(), 2, n_in, group, xq.data(), xs.data());
+  EXPECT_FLOAT_EQ(xs[0], 9.0f / 32767.0f);
+  EXPECT_EQ(xq[3], -32767);
+  EXPECT_EQ(xs[1], 1.0f);  // all zeros: scale 1, values 0
+  for (int64_t r = 0; r < 2; ++r) {
+    for (int64_t c = 0; c < n_in; ++c) {
+      const size_t i = static_cast<size_t>(r * n_in + c);
+      const float s = xs[static_cast<size_t>(r * n_groups + c / group)];
+      EXPECT_GE(xq[i], -32767);
+      EXPECT_LE(std::abs(s * static_cast<float>(xq[i]) - x[i]), 0.5f * s * (1 + 1e-5f)) << r << " " << c;
     }
   }
 }

@@ -241,7 +241,10 @@ TEST_P(Levels, KvDecodeEqualsRecompute) {
       if (pos + 1 < ids.size()) step = s->step_last_logits({seq}, {{ids[pos + 1]}}, {{1}});
     }
     s->cache().free_sequence(seq);
-    EXPECT_LE(max_abs / max_ref, tolerance("fast_kv_decode_vs_recompute")) << max_abs << " / " << max_ref;
+    // aggressive rounds decode activations to int16 (int8 weights): its own, justified budget.
+    EXPECT_LE(max_abs / max_ref, tolerance(level == Level::kAggressive ? "int8_kv_decode_vs_recompute"
+                                                                       : "fast_kv_decode_vs_recompute"))
+        << max_abs << " / " << max_ref;
   }
 }
 
@@ -277,7 +280,9 @@ TEST_P(Levels, BatchedEqualsSingle) {
             max_ref = std::max(max_ref, static_cast<double>(std::abs(b[v])));
           }
         }
-        EXPECT_LE(max_abs / max_ref, tolerance("fast_batched_vs_single")) << "row " << r;
+        EXPECT_LE(max_abs / max_ref, tolerance(level == Level::kAggressive ? "int8_batched_vs_single"
+                                                                           : "fast_batched_vs_single"))
+            << "row " << r;
       }
     }
   }

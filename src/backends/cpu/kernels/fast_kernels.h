@@ -43,9 +43,16 @@ struct AttentionArgs {
 void attention_tiled(const AttentionArgs& args, const AttentionContext& ctx);
 
 // Weight-only int8 GEMM for few rows (decode): out [rows, n_out] = x [rows, n_in] . w^T + bias,
-// then act, then + residual [rows, n_out], where w[o, i] = scale[o, i / group] * q[o, i] and
-// scale is [n_out, ceil(n_in / group)].
+// then act, then + residual [rows, n_out], where w[o, i] = scale[o, i / group] * q[o, i] (q in
+// +-127) and scale is [n_out, ceil(n_in / group)]. x enters as its int16 rounding
+// (quantize_activations_i16: 2^-16 relative), so each group's dot product is an exact int32 sum.
 void gemm_int8_weights(const float* x, const int8_t* q, const float* scale, int64_t group, const float* bias,
                        const float* residual, int64_t act, int64_t rows, int64_t n_in, int64_t n_out, float* out);
+// Per row and group of `group` values: xs = max|x| / 32767 (1 for an all-zero group), xq =
+// round(x / xs) in +-32767. xq [rows, n_in], xs [rows, ceil(n_in / group)].
+void quantize_activations_i16(const float* x, int64_t rows, int64_t n_in, int64_t group, int16_t* xq, float* xs);
+// out = xs * xq of quantize_activations_i16, in fp32: the many-row (prefill) GEMMs of an int8
+// model run on these values, so that prefill and decode multiply the same numbers.
+void round_activations_i16(const float* x, int64_t rows, int64_t n_in, int64_t group, float* out);
 
 }  // namespace kpt::cpu::fast
