@@ -10,7 +10,8 @@
 #                                  (e) `kernelpytorch serve` under scripts/serve/load_test.py (when
 #                                  both exist), (c) a short table last. Logs and JSON go to $OUT.
 #                                  KPT_GPU_PHASES picks phases (default: all of
-#                                  "tests bench profile peers compiled suite serve").
+#                                  "tests bench profile peers compiled suite serve"; also "cpu":
+#                                  the CPU backend's tests on the GPU host's CPU).
 #
 # With the device tool:  run(command="scripts/gpu/run_gpu.sh run", carry=["build-cuda/gpu_bin"])
 set -uo pipefail
@@ -22,9 +23,9 @@ stage() {
   set -e
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DKPT_ENABLE_CUDA=ON -DKPT_WERROR=ON \
     -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache >/dev/null
-  ninja -C "$BUILD" -j2 kpt_cuda_tests kpt_cuda_bench kernelpytorch
+  ninja -C "$BUILD" -j2 kpt_cuda_tests kpt_cuda_bench kernelpytorch kpt_cpu_tests
   rm -rf "$BIN" && mkdir -p "$BIN"
-  for exe in tests/cuda/kpt_cuda_tests tests/cuda/kpt_cuda_bench src/cli/kernelpytorch; do
+  for exe in tests/cuda/kpt_cuda_tests tests/cuda/kpt_cuda_bench src/cli/kernelpytorch tests/cpp/cpu/kpt_cpu_tests; do
     strip -o "$BIN/$(basename $exe)" "$BUILD/$exe"
   done
   # Libraries of this machine's image that the GPU image does not have (cuBLASLt, fmt, sqlite,
@@ -70,6 +71,16 @@ PY
     timeout 240 "$BIN/kpt_cuda_tests" --gtest_brief=1 2>&1 | tee "$OUT/tests.log" | grep -v "^\[ parity"
     tests_rc=${PIPESTATUS[0]}
     grep "^\[ parity" "$OUT/tests.log" | sort > "$OUT/parity.txt"
+  fi
+
+  # The CPU backend's tests on the GPU host's CPU (another ISA than the development machine's:
+  # AVX-512 / AVX512_BF16 / AMX paths run only where the CPU has them). Not in the default phases.
+  if has cpu; then
+    echo "=== (f) CPU backend tests on this host's CPU ==="
+    lscpu | grep -E "Model name|^CPU\(s\)" | tee "$OUT/cpu.txt"
+    grep -o -w -E "avx512f|avx512_bf16|amx_bf16|avx512_vnni|avx_vnni" /proc/cpuinfo | sort -u | tr '\n' ' ' | tee -a "$OUT/cpu.txt"; echo
+    KPT_CPU_BF16=1 timeout 240 "$BIN/kpt_cpu_tests" --gtest_brief=1 > "$OUT/cpu_tests.log" 2>&1
+    echo "kpt_cpu_tests exit code: $?"; grep -E "tests? ran|PASSED|FAILED|bf16" "$OUT/cpu_tests.log" | tail -12
   fi
 
   echo "=== (b) benchmark ==="

@@ -1,5 +1,8 @@
 #include "optimize/levels.h"
 
+#include <cstdlib>
+#include <string>
+
 #include <fmt/format.h>
 
 #include "graph/passes/passes.h"
@@ -51,16 +54,26 @@ void append(std::vector<std::string>& report, const gp::Report& lines) {
   report.insert(report.end(), lines.begin(), lines.end());
 }
 
-// bf16 where the CPU computes it natively; elsewhere the level keeps fp32 and says why.
-std::string precision_note(const std::string& device) {
+// bf16 GEMMs where the CPU computes bf16 natively and the user opted in (KPT_CPU_BF16=1: the path
+// has not yet been measured on such a CPU, docs/levels.md); elsewhere fp32, and the report says why.
+bool cpu_bf16_requested() {
+  const char* v = std::getenv("KPT_CPU_BF16");
+  return v != nullptr && std::string(v) == "1";
+}
+
+std::vector<std::string> apply_bf16(graph::Graph& graph, const std::string& device) {
   const CpuFeatures& f = cpu_features();
-  if (device != "cpu") return "";
+  if (device != "cpu") return {};
   if (!f.avx512_bf16 && !f.amx_bf16) {
-    return fmt::format("bf16: not applied, fp32 kept: this CPU ({}) has neither AVX512_BF16 nor AMX-BF16, and "
-                       "oneDNN 2.6 has no bf16 matmul below avx512_core; emulated bf16 would be slower than fp32",
-                       f.summary());
+    return {fmt::format("bf16: not applied, fp32 kept: this CPU ({}) has neither AVX512_BF16 nor AMX-BF16, and "
+                        "oneDNN has no fast bf16 matmul without them; emulated bf16 would be slower than fp32{}",
+                        f.summary(), cpu_bf16_requested() ? " (KPT_CPU_BF16=1 was set)" : "")};
   }
-  return "bf16: this CPU has native bf16 but the bf16 GEMM path is not in this build yet; fp32 kept";
+  if (!cpu_bf16_requested()) {
+    return {"bf16: this CPU has native bf16; the bf16 GEMM path is opt-in until measured on such a CPU "
+            "(set KPT_CPU_BF16=1); fp32 kept"};
+  }
+  return gp::mark_bf16(graph);
 }
 
 }  // namespace
@@ -84,14 +97,11 @@ std::vector<std::string> apply_level(graph::Graph& graph, Level level, const std
   append(report, gp::fuse_glu(graph));
   append(report, gp::fuse_residual_norm(graph));
   append(report, gp::fuse_epilogue(graph));
-  if (level == Level::kBalanced || level == Level::kAggressive) {
-    std::string note = precision_note(device);
-    if (!note.empty()) report.push_back(note);
-  }
   if (level == Level::kAggressive) {
     append(report, gp::quantize_int8(graph));          // weight-only int8
     append(report, gp::quantize_int8_dynamic(graph));  // int8 compute: encoders, opt-in (KPT_INT8_COMPUTE=1)
   }
+  if (level == Level::kBalanced) append(report, apply_bf16(graph, device));
   append(report, gp::memory_plan(graph));
   return report;
 }

@@ -80,6 +80,16 @@ FastCpuExecutable::FastCpuExecutable(const graph::Graph& graph, const KvLayout& 
       const float* qs = graph.value(static_cast<int>(n.attr_int("w_q8_scale"))).constant.data<float>();  // [out]
       p->gemm_q8 = std::make_unique<fast::OnednnLinearInt8>(q.data<int8_t>(), qs, p->n_out, p->n_in, p->bias, p->act,
                                                             p->residual);
+    } else if (n.attrs.count("bf16")) {
+      try {
+        p->gemm = std::make_unique<fast::OnednnLinear>(w.data<float>(), p->n_out, p->n_in, p->bias, p->act,
+                                                       p->residual, true);
+      } catch (const Error& e) {  // the level marked it, but this oneDNN cannot: fp32, said once
+        static bool told = false;
+        if (!told) fmt::print(stderr, "warning: {}; running fp32 GEMMs instead\n", e.what());
+        told = true;
+        p->gemm = std::make_unique<fast::OnednnLinear>(w.data<float>(), p->n_out, p->n_in, p->bias, p->act, p->residual);
+      }
     } else {
       p->gemm = std::make_unique<fast::OnednnLinear>(w.data<float>(), p->n_out, p->n_in, p->bias, p->act, p->residual);
     }

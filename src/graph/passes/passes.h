@@ -24,6 +24,9 @@ Report fuse_glu(Graph& g);
 Report fuse_residual_norm(Graph& g);
 // linear -> activation and linear -> add(residual) -> linear_fused with GEMM post-ops.
 Report fuse_epilogue(Graph& g);
+// Marks every linear not taken by an int8 pass with "bf16" (run in bf16 with fp32 accumulation
+// by the fast CPU executable). Only levels.cc's decision (native bf16 CPU, opt-in) calls it.
+Report mark_bf16(Graph& g);
 // Assigns every intermediate value a reusable buffer ("slot" attribute on its node).
 Report memory_plan(Graph& g);
 // Weight-only int8 (symmetric, one scale per kInt8Group inputs of an output channel) for linears;

@@ -4,14 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include "backends/cpu/kernels/fast_kernels.h"
+#include "backends/cpu/kernels/gemm_onednn.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "graph/ir.h"
+#include "optimize/levels.h"
 
 namespace kpt::test {
 
@@ -276,6 +279,52 @@ TEST(FastKernels, ActivationRoundingToInt16IsSymmetricPerGroup) {
       EXPECT_GE(xq[i], -32767);
       EXPECT_LE(std::abs(s * static_cast<float>(xq[i]) - x[i]), 0.5f * s * (1 + 1e-5f)) << r << " " << c;
     }
+  }
+}
+
+// bf16 oneDNN GEMM (balanced on AVX512_BF16 / AMX CPUs) against fp32 linear on the bf16-rounded
+// operands: the products of bf16 values are exact in fp32, so only the summation order differs.
+TEST(FastKernels, OnednnBf16MatchesRoundedReference) {
+  if (!optimize::cpu_features().avx512_bf16 && !optimize::cpu_features().amx_bf16) {
+    GTEST_SKIP() << "this CPU (" << optimize::cpu_features().summary() << ") has no native bf16";
+  }
+  auto round_bf16 = [](std::vector<float> v) {
+    for (float& e : v) e = bf16_to_f32(static_cast<uint16_t>((std::bit_cast<uint32_t>(e) + 0x7fffu +
+                                                              ((std::bit_cast<uint32_t>(e) >> 16) & 1u)) >> 16));
+    return v;
+  };
+  for (int64_t rows : {1, 7, 64}) {
+    const int64_t n_in = 384, n_out = 200;
+    auto x = randn(static_cast<size_t>(rows * n_in), 40), w = randn(static_cast<size_t>(n_out * n_in), 41, 0.05f);
+    auto bias = randn(static_cast<size_t>(n_out), 42), res = randn(static_cast<size_t>(rows * n_out), 43);
+    cpu::fast::OnednnLinear lin(w.data(), n_out, n_in, bias.data(), static_cast<int64_t>(graph::OpKind::kGeluErf),
+                                true, true);
+    ASSERT_TRUE(lin.bf16());
+    std::vector<float> ours(static_cast<size_t>(rows * n_out));
+    lin.run(x.data(), rows, res.data(), ours.data());
+    const auto xr = round_bf16(x), wr = round_bf16(w);
+    std::vector<float> l(ours.size()), a(ours.size()), ref(ours.size());
+    cpu::linear(xr.data(), wr.data(), bias.data(), rows, n_in, n_out, l.data());
+    cpu::gelu_erf(l.data(), static_cast<int64_t>(l.size()), a.data());
+    cpu::add(a.data(), res.data(), static_cast<int64_t>(l.size()), ref.data());
+    EXPECT_LE(rel_diff(ours, ref), 1e-5) << "rows " << rows;
+  }
+}
+
+// Without native bf16 oneDNN has no bf16 matmul here: the constructor says so with kUnsupported
+// (the fast executable then runs that linear in fp32 and warns once), never a crash.
+TEST(FastKernels, OnednnBf16RefusedWithoutNativeBf16) {
+  if (optimize::cpu_features().avx512_bf16 || optimize::cpu_features().amx_bf16) GTEST_SKIP() << "native bf16";
+  std::vector<float> w(static_cast<size_t>(200 * 384), 0.01f);
+  try {
+    cpu::fast::OnednnLinear lin(w.data(), 200, 384, nullptr, -1, false, true);
+    // A oneDNN that emulates bf16 on this CPU may build it; then it must compute correctly.
+    std::vector<float> x(static_cast<size_t>(7 * 384), 1.0f), out(static_cast<size_t>(7 * 200));
+    lin.run(x.data(), 7, nullptr, out.data());
+    EXPECT_NEAR(out[0], 384 * 0.01f, 0.05f);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+    EXPECT_NE(std::string(e.what()).find("bf16"), std::string::npos) << e.what();
   }
 }
 

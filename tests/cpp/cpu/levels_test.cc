@@ -160,6 +160,38 @@ TEST_P(Levels, PassReportsWhatChanged) {
   }
 }
 
+// bf16 on the CPU: with KPT_CPU_BF16=1, balanced marks every linear bf16 where the CPU has
+// AVX512_BF16/AMX and says why not elsewhere; without it, fp32 everywhere. The bf16 numerics are
+// checked by FastKernels.OnednnBf16MatchesRoundedReference (on a bf16 CPU) and, with the variable
+// set, by every balanced test of this file.
+TEST_P(Levels, Bf16IsOptInAndReported) {
+  const bool native = optimize::cpu_features().avx512_bf16 || optimize::cpu_features().amx_bf16;
+  const char* before = std::getenv("KPT_CPU_BF16");
+  const std::string saved = before != nullptr ? before : "";
+  for (const char* value : {"0", "1"}) {
+    SCOPED_TRACE(std::string("KPT_CPU_BF16=") + value);
+    setenv("KPT_CPU_BF16", value, 1);
+    std::vector<std::string> report;
+    auto s = open_session(fixtures_dir() / GetParam(), Level::kBalanced, &report);
+    std::string all;
+    for (const auto& l : report) all += l + "\n";
+    int n_bf16 = 0;
+    for (const auto& n : s->graph().nodes()) n_bf16 += n.attrs.count("bf16") ? 1 : 0;
+    if (native && std::string(value) == "1") {
+      EXPECT_GT(n_bf16, 0);
+      EXPECT_NE(all.find("bf16 GEMMs"), std::string::npos) << all;
+    } else {
+      EXPECT_EQ(n_bf16, 0);
+      EXPECT_NE(all.find("fp32 kept"), std::string::npos) << all;
+    }
+  }
+  if (before != nullptr) {
+    setenv("KPT_CPU_BF16", saved.c_str(), 1);
+  } else {
+    unsetenv("KPT_CPU_BF16");
+  }
+}
+
 TEST_P(Levels, ConservativeMatchesTransformers) {
   const auto dir = fixtures_dir() / GetParam();
   auto s = open_session(dir, Level::kConservative);

@@ -1,5 +1,7 @@
 #include "backends/cpu/kernels/gemm_onednn.h"
 
+#include <bit>
+#include <cstdint>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -37,6 +39,17 @@ dnnl::algorithm eltwise_alg(int64_t act) {
 // Row count used to ask oneDNN for its preferred weight layout.
 constexpr int64_t kProbeRows = 128;
 
+// fp32 -> bf16, round to nearest even (NaN kept quiet); vectorizes.
+void f32_to_bf16_rne(const float* x, int64_t n, uint16_t* out) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t b = std::bit_cast<uint32_t>(x[i]);
+    const bool nan = (b & 0x7fffffffu) > 0x7f800000u;
+    const uint32_t rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+    out[i] = static_cast<uint16_t>(nan ? ((b >> 16) | 0x40u) : rounded);
+  }
+}
+
 }  // namespace
 
 struct OnednnLinear::Impl {
@@ -44,6 +57,8 @@ struct OnednnLinear::Impl {
   int64_t act = -1;
   bool residual = false;
   bool repacked = false;
+  bool bf16 = false;
+  std::vector<uint16_t> x16;              // bf16: the call's activations
   dnnl::memory::desc w_md;                // the layout the weights are kept in
   std::vector<float> packed;              // owned copy when repacked
   const float* w = nullptr;               // weights in w_md
@@ -55,7 +70,7 @@ struct OnednnLinear::Impl {
   std::map<int64_t, Prim> by_rows;
 
   dnnl::matmul::primitive_desc make_pd(int64_t rows, const dnnl::memory::desc& wmd) const {
-    dnnl::memory::desc src({rows, n_in}, dt::f32, tag::ab);
+    dnnl::memory::desc src({rows, n_in}, bf16 ? dt::bf16 : dt::f32, tag::ab);
     dnnl::memory::desc dst({rows, n_out}, dt::f32, tag::ab);
     dnnl::memory::desc bmd({1, n_out}, dt::f32, tag::ab);
     dnnl::post_ops po;
@@ -79,7 +94,8 @@ struct OnednnLinear::Impl {
   }
 };
 
-OnednnLinear::OnednnLinear(const float* w, int64_t n_out, int64_t n_in, const float* bias, int64_t act, bool residual)
+OnednnLinear::OnednnLinear(const float* w, int64_t n_out, int64_t n_in, const float* bias, int64_t act, bool residual,
+                           bool bf16)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.n_out = n_out;
@@ -87,10 +103,17 @@ OnednnLinear::OnednnLinear(const float* w, int64_t n_out, int64_t n_in, const fl
   m.act = act;
   m.residual = residual;
   m.bias = bias;
+  m.bf16 = bf16;
   // [n_out, n_in] row-major is the {K, N} matrix in "ba" order: no transpose copy needed.
   dnnl::memory::desc plain({n_in, n_out}, dt::f32, tag::ba);
-  dnnl::memory::desc any({n_in, n_out}, dt::f32, tag::any);
-  dnnl::memory::desc preferred = m.make_pd(kProbeRows, any).weights_desc();
+  dnnl::memory::desc any({n_in, n_out}, bf16 ? dt::bf16 : dt::f32, tag::any);
+  dnnl::memory::desc preferred;
+  try {
+    preferred = m.make_pd(kProbeRows, any).weights_desc();
+  } catch (const dnnl::error& e) {
+    if (!bf16) throw;
+    throw Error(ErrorCode::kUnsupported, fmt::format("oneDNN has no bf16 matmul for this CPU: {}", e.what()));
+  }
   if (preferred == plain) {
     m.w_md = plain;
     m.w = w;
@@ -110,6 +133,7 @@ OnednnLinear::OnednnLinear(const float* w, int64_t n_out, int64_t n_in, const fl
 OnednnLinear::~OnednnLinear() = default;
 
 bool OnednnLinear::repacked() const { return impl_->repacked; }
+bool OnednnLinear::bf16() const { return impl_->bf16; }
 
 void OnednnLinear::run(const float* x, int64_t rows, const float* residual, float* out) {
   Impl& m = *impl_;
@@ -125,7 +149,13 @@ void OnednnLinear::run(const float* x, int64_t rows, const float* residual, floa
     it = m.by_rows.emplace(rows, Impl::Prim{dnnl::matmul(pd)}).first;
   }
   auto& eng = cpu_engine();
-  dnnl::memory src({{rows, m.n_in}, dt::f32, tag::ab}, eng, const_cast<float*>(x));
+  void* src_data = const_cast<float*>(x);
+  if (m.bf16) {
+    m.x16.resize(static_cast<size_t>(rows * m.n_in));
+    f32_to_bf16_rne(x, rows * m.n_in, m.x16.data());
+    src_data = m.x16.data();
+  }
+  dnnl::memory src({{rows, m.n_in}, m.bf16 ? dt::bf16 : dt::f32, tag::ab}, eng, src_data);
   dnnl::memory wei(m.w_md, eng, const_cast<float*>(m.w));
   dnnl::memory dst({{rows, m.n_out}, dt::f32, tag::ab}, eng, out);
   std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};

@@ -14,7 +14,11 @@ class OnednnLinear {
   // w [n_out, n_in] row-major (nn.Linear layout), bias [n_out] or null. act: graph::OpKind code of
   // an activation or -1. The weight memory must outlive this object only until the constructor
   // returns when it is repacked; otherwise (plain layout preferred) it is used in place.
-  OnednnLinear(const float* w, int64_t n_out, int64_t n_in, const float* bias, int64_t act, bool residual);
+  // bf16: weights converted to bf16 once, activations rounded to bf16 per call (round to nearest
+  // even), fp32 accumulation and output; for CPUs with AVX512_BF16 / AMX. Throws kUnsupported when
+  // this oneDNN has no bf16 matmul for the CPU.
+  OnednnLinear(const float* w, int64_t n_out, int64_t n_in, const float* bias, int64_t act, bool residual,
+               bool bf16 = false);
   ~OnednnLinear();
   OnednnLinear(const OnednnLinear&) = delete;
   OnednnLinear& operator=(const OnednnLinear&) = delete;
@@ -22,6 +26,7 @@ class OnednnLinear {
   // out [rows, n_out] = act(x [rows, n_in] . w^T + bias) + residual [rows, n_out].
   void run(const float* x, int64_t rows, const float* residual, float* out);
   bool repacked() const;  // weights were copied into a blocked layout at load
+  bool bf16() const;
 
  private:
   struct Impl;
