@@ -58,15 +58,16 @@ nlohmann::json capabilities(const hw::Hardware& h, const bench::BuildInfo& b) {
     warnings.push_back(fmt::format("this process may use {} of {} cores (affinity mask / cgroup)",
                                    c.usable_cores, c.logical_cores));
   }
-  bool hopper = false;
-  for (const auto& g : h.gpu.gpus) hopper = hopper || g.cc_major >= 9;
+  bool ampere = false;
+  for (const auto& g : h.gpu.gpus) ampere = ampere || g.cc_major >= 8;
   const bool cuda_ok = b.cuda && gpu_visible;
   levels["reference"] = "available: fp32 oracle on every device";
   levels["conservative"] = "available: exact fusions on every device";
-  // The CUDA kernels are built for sm_90a (Hopper) only; balanced and above store GEMM weights in
-  // bf16 and run prefill attention on fp16 tensor cores there (docs/cuda.md). No fp8 path yet.
-  const std::string gpu_fast = cuda_ok ? (hopper ? "; GPU: bf16 GEMMs, fp16 tensor-core attention, CUDA graphs"
-                                                 : "; GPU: not in this build (kernels built for sm_90a only)")
+  // The CUDA kernels are built for sm_90a (Hopper) and sm_80 (Ampere/Ada, not yet run there);
+  // balanced and above store GEMM weights in bf16 and run prefill attention on fp16 tensor cores
+  // (docs/cuda.md). No fp8 path yet.
+  const std::string gpu_fast = cuda_ok ? (ampere ? "; GPU: bf16 GEMMs, fp16 tensor-core attention, CUDA graphs"
+                                                 : "; GPU: not in this build (kernels need sm_80 or newer)")
                                        : "";
   levels["balanced"] = std::string(cpu_bf16 ? "CPU: bf16 GEMMs with KPT_CPU_BF16=1 (opt-in), else fp32"
                                             : "CPU: fp32 kept (no native bf16)") +
@@ -79,8 +80,9 @@ nlohmann::json capabilities(const hw::Hardware& h, const bench::BuildInfo& b) {
       "available: measures the candidates here and keeps the fastest within the accuracy budget";
   std::string rec;
   if (cuda_ok) {
-    rec = fmt::format("use --device cuda --level {} (GPU {} found)",
-                      hopper ? "production" : "balanced", h.gpu.gpus[0].name);
+    rec = ampere ? fmt::format("use --device cuda --level production (GPU {} found)", h.gpu.gpus[0].name)
+                 : fmt::format("use --device cpu: GPU {} is older than sm_80, which this build's kernels need",
+                               h.gpu.gpus[0].name);
   } else {
     rec = fmt::format(
         "use --device cpu --level production with --threads {} (the cores this process may use)",

@@ -786,6 +786,16 @@ int64_t activation_allocations(const Executable& exec) {
 }
 
 std::unique_ptr<Executable> compile(const graph::Graph& graph, const KvLayout& kv, int ordinal, Level level) {
+  // The kernels are built for sm_90a (Hopper) and sm_80 (Ampere, which also runs on sm_86/sm_89);
+  // older GPUs would fail at the first launch with "no kernel image": say so up front.
+  cudaDeviceProp prop{};
+  KPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, ordinal));
+  if (prop.major < 8) {
+    throw Error(ErrorCode::kUnsupported,
+                fmt::format("cuda:{} is {} (sm_{}{}): this build's CUDA kernels need sm_80 or newer (Ampere, Ada, "
+                            "Hopper); use --device cpu",
+                            ordinal, prop.name, prop.major, prop.minor));
+  }
   return std::make_unique<CudaExecutable>(graph, kv, ordinal, level);
 }
 
