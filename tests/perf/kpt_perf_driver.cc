@@ -86,6 +86,22 @@ std::function<void()> gemm_region(int64_t rows) {
   return [s, rows] { s->lin->run(s->x.data(), rows, nullptr, s->out.data()); };
 }
 
+// Batched decode at fp32 levels: 4 rows through the few-row GEMV (oneDNN handles 1 row).
+std::function<void()> f32_gemv_region(int64_t rows) {
+  struct State {
+    std::vector<float> x, w, bias, out;
+  };
+  auto s = std::make_shared<State>();
+  s->x = randn(static_cast<size_t>(rows * kHidden), 7);
+  s->w = randn(static_cast<size_t>(kFfn * kHidden), 8);
+  s->bias = randn(static_cast<size_t>(kFfn), 9);
+  s->out.resize(static_cast<size_t>(rows * kFfn));
+  return [s, rows] {
+    cpu::fast::gemv_f32_rows(s->x.data(), rows, s->w.data(), s->bias.data(), nullptr,
+                             static_cast<int64_t>(graph::OpKind::kSilu), kHidden, kFfn, s->out.data());
+  };
+}
+
 std::function<void()> int8_gemv_region() {
   struct State {
     std::vector<float> x = randn(static_cast<size_t>(kHidden), 4);  // [1, hidden]
@@ -304,6 +320,8 @@ int main(int argc, char** argv) {
        [] { return gemm_region(1); }},
       {"gemm_onednn_prefill", "onednn matmul 32x576 . 576x1536 + bias, SiLU (prepacked)", 1,
        [] { return gemm_region(32); }},
+      {"gemv_f32_rows", "fp32 few-row GEMV 4x576 . 576x1536 + bias, SiLU", 4,
+       [] { return f32_gemv_region(4); }},
       {"gemv_int8", "int8 weights (groups of 32) 1x576 . 576x1536", 8,
        [] { return int8_gemv_region(); }},
       {"attention_prefill", "tiled attention, 64 new tokens, 9 heads / 3 KV, hd 64, RoPE", 2,

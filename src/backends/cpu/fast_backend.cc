@@ -19,12 +19,17 @@ namespace {
 
 // Rows at or below which an int8-quantized linear uses the weight-only int8 kernel.
 constexpr int64_t kInt8MaxRows = 8;
+// Rows for which an fp32 linear uses gemv_f32_rows instead of oneDNN: from 2 (oneDNN's 1-row path
+// is as fast) to 16. SmolLM2 decode step, 2 threads, oneDNN vs gemv_f32_rows: 2 rows 51 vs 29 ms,
+// 8 rows 75 vs 43, 16 rows 98 vs 79; at 24 rows oneDNN wins (104 vs 128), and beyond.
+constexpr int64_t kFewRowsMax = 16;
 
 struct LinearPlan {
   std::unique_ptr<fast::OnednnLinear> gemm;          // f32
   std::unique_ptr<fast::OnednnLinearInt8> gemm_q8;  // int8 compute (encoders at aggressive)
   const int8_t* w_int8 = nullptr;  // [n_out, n_in] when the quantize pass ran
   const float* w_scale = nullptr;  // [n_out, ceil(n_in / kInt8Group)]
+  const float* w_f32 = nullptr;    // [n_out, n_in] plain: fp32 GEMMs of 2-8 rows (gemv_f32_rows)
   const float* bias = nullptr;
   int64_t act = -1;
   bool residual = false;
@@ -92,6 +97,7 @@ FastCpuExecutable::FastCpuExecutable(const graph::Graph& graph, const KvLayout& 
       }
     } else {
       p->gemm = std::make_unique<fast::OnednnLinear>(w.data<float>(), p->n_out, p->n_in, p->bias, p->act, p->residual);
+      if (p->w_int8 == nullptr) p->w_f32 = w.data<float>();  // the graph keeps the constant alive
     }
     linear_[i] = std::move(p);
   }
@@ -163,6 +169,9 @@ std::vector<Tensor> FastCpuExecutable::run(const std::map<std::string, Tensor>& 
           i16_scratch_.resize(static_cast<size_t>(rows * p.n_in));
           fast::round_activations_i16(f(0), rows, p.n_in, graph::passes::kInt8Group, i16_scratch_.data());
           p.gemm->run(i16_scratch_.data(), rows, residual, o);
+        } else if (p.w_f32 != nullptr && rows >= 2 && rows <= kFewRowsMax) {
+          // Batched decode: oneDNN is fast at 1 row, slow at 2-16 (docs/performance.md).
+          fast::gemv_f32_rows(f(0), rows, p.w_f32, p.bias, residual, p.act, p.n_in, p.n_out, o);
         } else if (p.gemm_q8) {
           p.gemm_q8->run(f(0), rows, residual, o);
         } else {

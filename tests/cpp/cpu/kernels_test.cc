@@ -261,6 +261,37 @@ TEST(FastKernels, Int8WeightGemmMatchesDequantizedReference) {
   }
 }
 
+// The fp32 few-row GEMM (batched decode) against the reference linear + epilogue, every row count
+// it serves, an input length with a tail (not a multiple of 8), and batched == single bitwise.
+TEST(FastKernels, FewRowGemvMatchesReference) {
+  using graph::OpKind;
+  for (int64_t n_in : {5, 64, 577}) {
+    const int64_t n_out = 19;
+    auto w = randn(static_cast<size_t>(n_out * n_in), 50, 0.1f);
+    auto bias = randn(static_cast<size_t>(n_out), 51);
+    for (int64_t rows = 1; rows <= 17; ++rows) {  // chunks of 8 and a partial chunk
+      auto x = randn(static_cast<size_t>(rows * n_in), 52 + static_cast<uint32_t>(rows));
+      auto res = randn(static_cast<size_t>(rows * n_out), 53);
+      std::vector<float> lin(static_cast<size_t>(rows * n_out)), act(lin.size()), ref(lin.size()), ours(lin.size());
+      cpu::linear(x.data(), w.data(), bias.data(), rows, n_in, n_out, lin.data());
+      cpu::gelu_erf(lin.data(), static_cast<int64_t>(lin.size()), act.data());
+      cpu::add(act.data(), res.data(), static_cast<int64_t>(lin.size()), ref.data());
+      cpu::fast::gemv_f32_rows(x.data(), rows, w.data(), bias.data(), res.data(), static_cast<int64_t>(OpKind::kGeluErf),
+                               n_in, n_out, ours.data());
+      EXPECT_LE(rel_diff(ours, ref), 1e-6) << "n_in " << n_in << " rows " << rows;
+      // Row r alone gives the same bits as row r in the batch.
+      for (int64_t r = 0; r < rows; ++r) {
+        std::vector<float> one(static_cast<size_t>(n_out));
+        cpu::fast::gemv_f32_rows(x.data() + r * n_in, 1, w.data(), bias.data(), res.data() + r * n_out,
+                                 static_cast<int64_t>(OpKind::kGeluErf), n_in, n_out, one.data());
+        for (int64_t o = 0; o < n_out; ++o) {
+          ASSERT_EQ(one[static_cast<size_t>(o)], ours[static_cast<size_t>(r * n_out + o)]) << "rows " << rows << " r " << r;
+        }
+      }
+    }
+  }
+}
+
 TEST(FastKernels, ActivationRoundingToInt16IsSymmetricPerGroup) {
   const int64_t n_in = 70, group = 32, n_groups = 3;
   auto x = randn(static_cast<size_t>(2 * n_in), 30);

@@ -42,6 +42,12 @@ struct AttentionArgs {
 };
 void attention_tiled(const AttentionArgs& args, const AttentionContext& ctx);
 
+// fp32 GEMM for few rows (batched decode): out [rows, n_out] = act(x [rows, n_in] . w^T + bias) +
+// residual, w [n_out, n_in] row-major (nn.Linear); rows in chunks of 8 against each weight row;
+// each output's sum in a fixed k order, so a row's result does not depend on the other rows.
+void gemv_f32_rows(const float* x, int64_t rows, const float* w, const float* bias, const float* residual, int64_t act,
+                   int64_t n_in, int64_t n_out, float* out);
+
 // Weight-only int8 GEMM for few rows (decode): out [rows, n_out] = x [rows, n_in] . w^T + bias,
 // then act, then + residual [rows, n_out], where w[o, i] = scale[o, i / group] * q[o, i] (q in
 // +-127) and scale is [n_out, ceil(n_in / group)]. x enters as its int16 rounding

@@ -12,6 +12,7 @@
 
 #include <immintrin.h>
 
+#include "backends/cpu/kernels/epilogue.h"
 #include "backends/cpu/kernels/fast_kernels.h"
 #include "graph/ir.h"
 
@@ -86,16 +87,6 @@ bool has_avx2() {
   return yes;
 }
 
-inline float act_one(int64_t act, float v) {
-  switch (static_cast<graph::OpKind>(act)) {
-    case graph::OpKind::kGeluErf: return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752440f));
-    case graph::OpKind::kGeluTanh: return 0.5f * v * (1.0f + std::tanh(0.79788456080286535588f * (v + 0.044715f * v * v * v)));
-    case graph::OpKind::kSilu: return v / (1.0f + std::exp(-v));
-    case graph::OpKind::kRelu: return v > 0.0f ? v : 0.0f;
-    default: return v;
-  }
-}
-
 }  // namespace
 
 void quantize_activations_i16(const float* x, int64_t rows, int64_t n_in, int64_t group, int16_t* xq, float* xs) {
@@ -153,12 +144,7 @@ void gemm_int8_weights(const float* x, const int8_t* q, const float* scale, int6
     } else {
       dot_rows_portable(xqp, xsp, rows, n_in, n_groups, q + o * n_in, scale + o * n_groups, group, dots);
     }
-    for (int64_t r = 0; r < rows; ++r) {
-      float v = dots[r] + (bias != nullptr ? bias[o] : 0.0f);
-      if (act >= 0) v = act_one(act, v);
-      if (residual != nullptr) v += residual[r * n_out + o];
-      out[r * n_out + o] = v;
-    }
+    epilogue_column(dots, rows, o, n_out, bias, act, residual, out);
   }
 }
 
