@@ -89,19 +89,25 @@ bool has_avx2() {
 
 }  // namespace
 
-void quantize_activations_i16(const float* x, int64_t rows, int64_t n_in, int64_t group, int16_t* xq, float* xs) {
+// Cloned for x86-64-v3: there the max and the rounding (roundps) vectorize; the baseline build
+// would call nearbyint per element (3% of an int8 decode step).
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void quantize_activations_i16(
+    const float* x, int64_t rows, int64_t n_in, int64_t group, int16_t* xq, float* xs) {
   const int64_t n_groups = (n_in + group - 1) / group;
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n_in;
     for (int64_t gi = 0; gi < n_groups; ++gi) {
       const int64_t c0 = gi * group, c1 = std::min(n_in, c0 + group);
       float amax = 0;
+#pragma omp simd reduction(max : amax)
       for (int64_t c = c0; c < c1; ++c) amax = std::max(amax, std::abs(xr[c]));
       const float s = amax > 0 ? amax / 32767.0f : 1.0f;
       const float inv = 1.0f / s;
       xs[r * n_groups + gi] = s;
+#pragma omp simd
       for (int64_t c = c0; c < c1; ++c) {
-        xq[r * n_in + c] = static_cast<int16_t>(std::clamp(std::nearbyint(xr[c] * inv), -32767.0f, 32767.0f));
+        // min/max, not clamp: clamp's branches stop vectorization
+        xq[r * n_in + c] = static_cast<int16_t>(std::min(std::max(std::nearbyint(xr[c] * inv), -32767.0f), 32767.0f));
       }
     }
   }
