@@ -2,6 +2,7 @@
 // aligned allocation or borrow bytes kept alive by another object (a safetensors mmap).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -86,6 +87,12 @@ class Tensor {
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 float bf16_to_f32(uint16_t b);
-uint16_t f32_to_bf16(float f);
+// fp32 -> bf16, round to nearest even (NaN stays a quiet NaN). Inline so that hot conversion
+// loops (the CPU bf16 GEMM's activations) vectorize it.
+inline uint16_t f32_to_bf16(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // quiet nan
+  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
 
 }  // namespace kpt

@@ -45,10 +45,6 @@ inline void rotate(const float* x, const float* cs, const float* sn, int64_t hd,
 // always_inline: compiled inside each target clone of its caller, with that clone's ISA.
 __attribute__((always_inline)) inline float exp_neg(float x) { return exp_poly(std::max(x, -87.0f)); }
 
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
 
 // acc[0, hd) = corr * acc + sum_j p[j] v_j, with up to 32 outputs held in four registers across
 // all keys of the block (GCC left this update scalar in the AVX2 clone: perf showed it as the

@@ -10,6 +10,12 @@
 
 namespace kpt::cpu::fast {
 
+// True when this CPU runs the AVX2+FMA intrinsic paths (asked once; the portable twins otherwise).
+inline bool has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+
 // Activation codes are graph::OpKind values of kGeluErf/kGeluTanh/kSilu/kRelu, or -1 for none.
 void activation(int64_t act, const float* x, int64_t n, float* out);
 

@@ -82,10 +82,6 @@ __attribute__((target("avx2,fma"))) void dot_rows_avx2(const int16_t* xq, const 
   }
 }
 
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
 
 }  // namespace
 

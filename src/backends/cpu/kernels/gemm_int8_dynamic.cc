@@ -13,6 +13,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "backends/cpu/kernels/fast_exp.h"
+#include "backends/cpu/kernels/fast_kernels.h"
 #include "backends/cpu/kernels/kernels.h"
 #include "graph/ir.h"
 #include "kpt/status.h"
@@ -99,10 +100,6 @@ __attribute__((always_inline)) inline float act_fast(float v) {
   }
 }
 
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
 
 // AVX2 twins of exp_approx / act_fast (GCC leaves the scalar forms unvectorized in a loop).
 __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {

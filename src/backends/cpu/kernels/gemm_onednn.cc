@@ -1,6 +1,5 @@
 #include "backends/cpu/kernels/gemm_onednn.h"
 
-#include <bit>
 #include <cstdint>
 #include <map>
 #include <unordered_map>
@@ -11,6 +10,7 @@
 
 #include "graph/ir.h"
 #include "kpt/status.h"
+#include "kpt/tensor.h"
 
 namespace kpt::cpu::fast {
 
@@ -39,15 +39,10 @@ dnnl::algorithm eltwise_alg(int64_t act) {
 // Row count used to ask oneDNN for its preferred weight layout.
 constexpr int64_t kProbeRows = 128;
 
-// fp32 -> bf16, round to nearest even (NaN kept quiet); vectorizes.
+// The call's activations to bf16 (kpt::f32_to_bf16: round to nearest even), vectorized.
 void f32_to_bf16_rne(const float* x, int64_t n, uint16_t* out) {
 #pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t b = std::bit_cast<uint32_t>(x[i]);
-    const bool nan = (b & 0x7fffffffu) > 0x7f800000u;
-    const uint32_t rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
-    out[i] = static_cast<uint16_t>(nan ? ((b >> 16) | 0x40u) : rounded);
-  }
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
 }
 
 }  // namespace

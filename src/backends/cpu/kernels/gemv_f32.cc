@@ -48,10 +48,6 @@ __attribute__((target("avx2,fma"))) void dots_avx2(const float* x, int64_t n_in,
   }
 }
 
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
 
 using DotsFn = void (*)(const float*, int64_t, const float*, float*);
 
