@@ -64,6 +64,10 @@ bool cpu_bf16_requested() {
 std::vector<std::string> apply_bf16(graph::Graph& graph, const std::string& device) {
   const CpuFeatures& f = cpu_features();
   if (device != "cpu") return {};
+  const char* raw = std::getenv("KPT_CPU_BF16");
+  if (raw != nullptr && std::string(raw) != "0" && std::string(raw) != "1" && !std::string(raw).empty()) {
+    return {fmt::format("bf16: KPT_CPU_BF16='{}' is neither 1 (on) nor 0 (off): treated as off, fp32 kept", raw)};
+  }
   if (!f.avx512_bf16 && !f.amx_bf16) {
     return {fmt::format("bf16: not applied, fp32 kept: this CPU ({}) has neither AVX512_BF16 nor AMX-BF16, and "
                         "oneDNN has no fast bf16 matmul without them; emulated bf16 would be slower than fp32{}",

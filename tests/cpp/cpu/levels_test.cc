@@ -168,7 +168,7 @@ TEST_P(Levels, Bf16IsOptInAndReported) {
   const bool native = optimize::cpu_features().avx512_bf16 || optimize::cpu_features().amx_bf16;
   const char* before = std::getenv("KPT_CPU_BF16");
   const std::string saved = before != nullptr ? before : "";
-  for (const char* value : {"0", "1"}) {
+  for (const char* value : {"0", "1", "yes"}) {
     SCOPED_TRACE(std::string("KPT_CPU_BF16=") + value);
     setenv("KPT_CPU_BF16", value, 1);
     std::vector<std::string> report;
@@ -177,7 +177,10 @@ TEST_P(Levels, Bf16IsOptInAndReported) {
     for (const auto& l : report) all += l + "\n";
     int n_bf16 = 0;
     for (const auto& n : s->graph().nodes()) n_bf16 += n.attrs.count("bf16") ? 1 : 0;
-    if (native && std::string(value) == "1") {
+    if (std::string(value) == "yes") {  // a value it does not know is named, not guessed
+      EXPECT_EQ(n_bf16, 0);
+      EXPECT_NE(all.find("KPT_CPU_BF16='yes' is neither 1 (on) nor 0 (off)"), std::string::npos) << all;
+    } else if (native && std::string(value) == "1") {
       EXPECT_GT(n_bf16, 0);
       EXPECT_NE(all.find("bf16 GEMMs"), std::string::npos) << all;
     } else {
