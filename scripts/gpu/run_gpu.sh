@@ -12,7 +12,7 @@
 #                                  KPT_GPU_PHASES picks phases (default: all of
 #                                  "tests bench profile peers compiled suite serve"; also "cpu":
 #                                  the CPU backend's tests on the GPU host's CPU, staged with
-#                                  KPT_STAGE_CPU=1, which leaves out the benchmark binaries).
+#                                  KPT_STAGE_CPU=1, which leaves out the CLI).
 #
 # With the device tool:  run(command="scripts/gpu/run_gpu.sh run", carry=["build-cuda/gpu_bin"])
 set -uo pipefail
@@ -27,10 +27,10 @@ stage() {
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DKPT_ENABLE_CUDA=ON -DKPT_WERROR=ON \
     -DKPT_CUDA_GENCODE="${KPT_CUDA_GENCODE:--gencode=arch=compute_90a,code=sm_90a}" \
     -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache >/dev/null
-  # KPT_STAGE_CPU=1 adds kpt_cpu_tests (phase cpu) and leaves out kpt_cuda_bench and the CLI, so
+  # KPT_STAGE_CPU=1 adds kpt_cpu_tests (phase cpu) and leaves out the CLI (phases suite, serve), so
   # the folder plus the tracked files stay under the 64 MiB a device call carries.
   local exes="tests/cuda/kpt_cuda_tests tests/cuda/kpt_cuda_bench src/cli/kernelpytorch"
-  [ "${KPT_STAGE_CPU:-0}" = 1 ] && exes="tests/cuda/kpt_cuda_tests tests/cpp/cpu/kpt_cpu_tests"
+  [ "${KPT_STAGE_CPU:-0}" = 1 ] && exes="tests/cuda/kpt_cuda_tests tests/cpp/cpu/kpt_cpu_tests tests/cuda/kpt_cuda_bench"
   # shellcheck disable=SC2086
   ninja -C "$BUILD" -j2 $(for e in $exes; do basename "$e"; done)
   rm -rf "$BIN" && mkdir -p "$BIN"

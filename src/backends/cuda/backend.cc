@@ -8,8 +8,10 @@
 //
 // Fusion: the backend runs the unfused graph (the CPU passes are not applied on CUDA) and merges
 // launches itself, from a plan made once at compile time: residual add + norm, act(x) * y of gated
-// MLPs, the q/k RoPE pair, and, for decode-shaped GEMMs (m <= 8 rows, bf16 weights), GEMMs that
-// share one input in one GEMV launch with the bias and a following activation in its epilogue.
+// MLPs, the q/k RoPE pair (with the layer's K/V write), and, for decode-shaped GEMMs (m <= 8 rows, bf16 weights), GEMMs that
+// share one input in one GEMV launch with the bias and a following activation in its epilogue
+// (for the gated MLP: act(gate) * up), and, for GEMMs on cuBLASLt (more rows), the bf16 cast of
+// the A operand done by the kernel producing it (norms, activations write a bf16 copy).
 // Every fused kernel computes what its unfused sequence computes (tests/cuda compares them);
 // KPT_CUDA_FUSION=0 turns the plan off (launch counts before/after come from the same build).
 #include "backends/cuda/backend.h"
@@ -113,6 +115,9 @@ class CudaExecutable final : public Executable {
     ScratchBuffer owned;
     const void* data = nullptr;
     Shape shape;
+    // The bf16 copy written by its producer for the cuBLASLt GEMMs reading it (see ensure_bf16).
+    ScratchBuffer owned16;
+    const uint16_t* bf16 = nullptr;
   };
   struct AttentionMeta {
     ScratchBuffer block_tables, past_len, key_valid;
@@ -160,6 +165,17 @@ class CudaExecutable final : public Executable {
                                 int64_t seq);
   void run_node(size_t index, std::vector<DevValue>& vals, const AttentionMeta& meta, float* out);
   float* ensure_output(size_t node, std::vector<DevValue>& vals);
+  // The arguments of attention node `node` over this run's metadata.
+  PagedAttention attention_args(size_t node, const AttentionMeta& meta) const;
+  // The bf16 copy of node's output, allocated on request when the output is read as the A operand
+  // of bf16 GEMMs that run on cuBLASLt in this call (more than kMaxGemvRows rows); else null.
+  uint16_t* ensure_bf16(size_t node, std::vector<DevValue>& vals);
+  // The fp32 output of node, or null where a bf16 copy is written and nothing else reads it.
+  float* fp32_unless_bf16_only(size_t node, std::vector<DevValue>& vals, const uint16_t* copy) {
+    return copy != nullptr && bf16_only_[static_cast<size_t>(graph_.nodes()[node].output)] != 0
+               ? nullptr
+               : ensure_output(node, vals);
+  }
 
   const graph::Graph& graph_;
   KvLayout kv_;
@@ -199,6 +215,8 @@ class CudaExecutable final : public Executable {
   std::map<int, DeviceBuffer> w_bf16_;  // value id -> bf16 GEMM weight
   std::map<size_t, DeviceBuffer> inv_freq_;  // rope node index -> fp32 [head_dim / 2]
   std::vector<int> last_use_;  // per value: index of the last node reading it
+  // Per value: read as the A operand of a bf16 GEMM (by some reader; by every reader, not an output).
+  std::vector<uint8_t> bf16_reader_, bf16_only_;
   std::vector<DeviceBuffer> k_, v_;  // per layer [n_blocks, block_size, n_kv_heads, head_dim]
   int64_t n_blocks_ = 0;
   bool has_attention_ = false;
@@ -254,6 +272,17 @@ CudaExecutable::CudaExecutable(const graph::Graph& graph, const KvLayout& kv, in
   k_.resize(static_cast<size_t>(kv.n_layers));
   v_.resize(static_cast<size_t>(kv.n_layers));
   upload_weights();
+  const size_t n_vals = graph.values().size();
+  bf16_reader_.assign(n_vals, 0);
+  bf16_only_.assign(n_vals, 1);
+  for (const auto& n : graph.nodes()) {
+    for (size_t j = 0; j < n.inputs.size(); ++j) {
+      const bool gemm_a = n.op == OpKind::kLinear && j == 0 && w_bf16_.count(n.inputs[1]) != 0;
+      (gemm_a ? bf16_reader_ : bf16_only_)[static_cast<size_t>(n.inputs[j])] = gemm_a ? 1 : 0;
+    }
+  }
+  for (int v : graph.outputs()) bf16_only_[static_cast<size_t>(v)] = 0;
+  for (size_t v = 0; v < n_vals; ++v) bf16_only_[v] = bf16_only_[v] != 0 && bf16_reader_[v] != 0 ? 1 : 0;
 }
 
 CudaExecutable::~CudaExecutable() {
@@ -440,6 +469,8 @@ void CudaExecutable::execute(std::vector<DevValue>& vals, const AttentionMeta& m
       if (last_use_[static_cast<size_t>(v)] == static_cast<int>(ni) && !graph_.value(v).constant.defined() &&
           graph_.value(v).producer >= 0) {
         vals[static_cast<size_t>(v)].owned.reset();  // back to the cache; stream order keeps reuse safe
+        vals[static_cast<size_t>(v)].owned16.reset();
+        vals[static_cast<size_t>(v)].bf16 = nullptr;
       }
     }
   }
@@ -455,9 +486,52 @@ float* CudaExecutable::ensure_output(size_t ni, std::vector<DevValue>& vals) {
     out.owned = ScratchBuffer(*active_, static_cast<size_t>(shape_numel(shape)) * sizeof(float));
     out.data = out.owned.data();
     out.shape = std::move(shape);
+    out.owned16.reset();
+    out.bf16 = nullptr;
     allocated_[ni] = 1;
   }
   return out.owned.as<float>();
+}
+
+PagedAttention CudaExecutable::attention_args(size_t node, const AttentionMeta& meta) const {
+  const auto& n = graph_.nodes()[node];
+  // q's shape [B, S, ...] from the symbols: the RoPE pair asks before q's buffer exists.
+  const Shape qs = graph::concrete_shape(graph_.value(n.inputs[0]).shape, sym_);
+  const int64_t layer = n.attr_int("layer");
+  PagedAttention p;
+  p.k_pool = k_[static_cast<size_t>(layer)].as<float>();
+  p.v_pool = v_[static_cast<size_t>(layer)].as<float>();
+  p.block_tables = meta.block_tables.as<int32_t>();
+  p.max_blocks = meta.max_blocks;
+  p.past_len = meta.past_len.as<int32_t>();
+  p.key_valid = meta.key_valid.as<uint8_t>();
+  p.key_valid_stride = meta.key_valid_stride;
+  p.batch = qs[0];
+  p.seq = qs[1];
+  p.n_heads = n.attr_int("n_heads");
+  p.n_kv_heads = kv_.n_kv_heads;
+  p.head_dim = kv_.head_dim;
+  p.block_size = kv_.block_size;
+  p.causal = n.attr_int("causal") != 0;
+  p.scale = static_cast<float>(n.attr_double("scale"));
+  p.window = n.attr_int("window");
+  p.tensor_cores = bf16_;
+  return p;
+}
+
+uint16_t* CudaExecutable::ensure_bf16(size_t ni, std::vector<DevValue>& vals) {
+  const int v = graph_.nodes()[ni].output;
+  if (!fusion_ || bf16_reader_[static_cast<size_t>(v)] == 0) return nullptr;
+  ensure_output(ni, vals);
+  DevValue& dv = vals[static_cast<size_t>(v)];
+  const int64_t numel = shape_numel(dv.shape);
+  const int64_t last = dv.shape.empty() ? 1 : dv.shape.back();
+  if (numel == 0 || numel / last <= kMaxGemvRows) return nullptr;  // the GEMV reads fp32 itself
+  if (dv.bf16 == nullptr) {
+    dv.owned16 = ScratchBuffer(*active_, static_cast<size_t>(numel) * sizeof(uint16_t));
+    dv.bf16 = dv.owned16.as<uint16_t>();
+  }
+  return dv.owned16.as<uint16_t>();
 }
 
 std::vector<Tensor> CudaExecutable::download(const std::vector<DevValue>& vals) {
@@ -634,14 +708,15 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
       if (plan.norm >= 0) {
         const auto& m = nodes[static_cast<size_t>(plan.norm)];
         auto c = [&](size_t i) { return static_cast<const float*>(vals[static_cast<size_t>(m.inputs[i])].data); };
-        float* normed = ensure_output(static_cast<size_t>(plan.norm), vals);
+        uint16_t* n16 = ensure_bf16(static_cast<size_t>(plan.norm), vals);
+        float* normed = fp32_unless_bf16_only(static_cast<size_t>(plan.norm), vals, n16);
         const float eps = static_cast<float>(m.attr_double("eps"));
         if (m.op == OpKind::kRmsNorm) {
-          add_rms_norm(f(0), f(1), c(1), numel / last, last, eps, o, normed, stream_);
-          label("add+rms_norm");
+          add_rms_norm(f(0), f(1), c(1), numel / last, last, eps, o, normed, stream_, n16);
+          label(n16 != nullptr ? "add+rms_norm(+bf16)" : "add+rms_norm");
         } else {
-          add_layer_norm(f(0), f(1), c(1), c(2), numel / last, last, eps, o, normed, stream_);
-          label("add+layer_norm");
+          add_layer_norm(f(0), f(1), c(1), c(2), numel / last, last, eps, o, normed, stream_, n16);
+          label(n16 != nullptr ? "add+layer_norm(+bf16)" : "add+layer_norm");
         }
         done_[static_cast<size_t>(plan.norm)] = 1;
       } else {
@@ -652,29 +727,60 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
       if (plan.act >= 0) {
         const auto& a = nodes[static_cast<size_t>(plan.act)];
         const int gated = graph_.value(n.inputs[0]).producer == plan.act ? 1 : 0;  // the input that is not act's output
+        uint16_t* o16 = ensure_bf16(index, vals);
         unary_mul(unary_of(a.op), static_cast<const float*>(vals[static_cast<size_t>(a.inputs[0])].data),
-                  f(static_cast<size_t>(gated)), numel, o, stream_);
-        label(std::string(graph::op_name(a.op)) + "*mul");
+                  f(static_cast<size_t>(gated)), numel, fp32_unless_bf16_only(index, vals, o16), stream_, o16);
+        label(std::string(graph::op_name(a.op)) + "*mul" + (o16 != nullptr ? "(+bf16)" : ""));
       } else {
         binary(Binary::kMul, f(0), f(1), numel, o, stream_);
       }
       break;
-    case OpKind::kGeluErf: unary(Unary::kGeluErf, f(0), numel, o, stream_); break;
-    case OpKind::kGeluTanh: unary(Unary::kGeluTanh, f(0), numel, o, stream_); break;
-    case OpKind::kSilu: unary(Unary::kSilu, f(0), numel, o, stream_); break;
-    case OpKind::kRelu: unary(Unary::kRelu, f(0), numel, o, stream_); break;
-    case OpKind::kLayerNorm:
-      layer_norm(f(0), f(1), f(2), numel / last, last, static_cast<float>(n.attr_double("eps")), o, stream_);
+    case OpKind::kGeluErf:
+    case OpKind::kGeluTanh:
+    case OpKind::kSilu:
+    case OpKind::kRelu: {
+      uint16_t* o16 = ensure_bf16(index, vals);
+      unary(unary_of(n.op), f(0), numel, fp32_unless_bf16_only(index, vals, o16), stream_, o16);
+      if (o16 != nullptr) label(std::string(graph::op_name(n.op)) + "(+bf16)");
       break;
-    case OpKind::kRmsNorm:
-      rms_norm(f(0), f(1), numel / last, last, static_cast<float>(n.attr_double("eps")), o, stream_);
+    }
+    case OpKind::kLayerNorm: {
+      uint16_t* o16 = ensure_bf16(index, vals);
+      layer_norm(f(0), f(1), f(2), numel / last, last, static_cast<float>(n.attr_double("eps")),
+                 fp32_unless_bf16_only(index, vals, o16), stream_, o16);
       break;
+    }
+    case OpKind::kRmsNorm: {
+      uint16_t* o16 = ensure_bf16(index, vals);
+      rms_norm(f(0), f(1), numel / last, last, static_cast<float>(n.attr_double("eps")),
+               fp32_unless_bf16_only(index, vals, o16), stream_, o16);
+      break;
+    }
     case OpKind::kLinear: {
       const Shape& xs = val(0).shape;
       const int64_t n_in = xs.back(), rows = shape_numel(xs) / n_in, n_out = val(1).shape[0];
       const float* bias = n.inputs.size() > 2 ? f(2) : nullptr;
       auto w16 = w_bf16_.find(n.inputs[1]);
-      if (w16 != w_bf16_.end() && rows <= kMaxGemvRows && fusion_) {
+      if (w16 != w_bf16_.end() && rows <= kMaxGemvRows && fusion_ && plan.glu_mul >= 0) {
+        // Decode-shaped gated MLP: both GEMVs and act(gate) * up in one launch.
+        const size_t peer = static_cast<size_t>(plan.gemv_peers.at(0));
+        const size_t mul = static_cast<size_t>(plan.glu_mul);
+        auto gemv_of = [&](size_t node) {
+          const auto& m = nodes[node];
+          GemvOut g;
+          g.w = w_bf16_.at(m.inputs[1]).as<uint16_t>();
+          g.bias = m.inputs.size() > 2 ? static_cast<const float*>(vals[static_cast<size_t>(m.inputs[2])].data) : nullptr;
+          g.n = graph_.value(m.inputs[1]).constant.shape()[0];
+          return g;
+        };
+        const GemvOut gate = gemv_of(plan.glu_gate_is_peer ? peer : index);
+        const GemvOut up = gemv_of(plan.glu_gate_is_peer ? index : peer);
+        const auto& act = nodes[static_cast<size_t>(plan_[mul].act)];
+        gemv_bf16_glu(f(0), rows, n_in, gate, up, unary_of(act.op), ensure_output(mul, vals), stream_);
+        done_[peer] = 1;
+        done_[mul] = 1;
+        label(fmt::format("gemv n={} {}*mul", gate.n, graph::op_name(act.op)));
+      } else if (w16 != w_bf16_.end() && rows <= kMaxGemvRows && fusion_) {
         // Decode-shaped: this linear and its peers on the same input in one GEMV launch.
         std::vector<size_t> members = {index};
         for (int p : plan.gemv_peers) members.push_back(static_cast<size_t>(p));
@@ -701,28 +807,47 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
         gemv_bf16(f(0), rows, n_in, outs.data(), static_cast<int>(members.size()), stream_);
         label(what);
       } else if (w16 != w_bf16_.end()) {
-        ++launches_;  // the cast
-        ScratchBuffer xb(*active_, static_cast<size_t>(rows * n_in) * sizeof(uint16_t));  // [rows, n_in] bf16
-        f32_to_bf16(f(0), rows * n_in, xb.as<uint16_t>(), stream_);
-        gemm_->linear(GemmType::kBF16, xb.data(), w16->second.data(), bias, o, rows, n_out, n_in, stream_);
+        // The A operand in bf16: the copy its producer wrote, else a cast here.
+        ScratchBuffer cast;
+        const void* xb = val(0).bf16;
+        if (xb == nullptr) {
+          ++launches_;  // the cast
+          cast = ScratchBuffer(*active_, static_cast<size_t>(rows * n_in) * sizeof(uint16_t));  // [rows, n_in] bf16
+          f32_to_bf16(f(0), rows * n_in, cast.as<uint16_t>(), stream_);
+          xb = cast.data();
+        }
+        gemm_->linear(GemmType::kBF16, xb, w16->second.data(), bias, o, rows, n_out, n_in, stream_);
         // The GEMV group's peers (same input) reuse this cast: one cast for q/k/v instead of three.
         for (int p : plan.gemv_peers) {
           const auto& m = nodes[static_cast<size_t>(p)];
           const float* pb = m.inputs.size() > 2 ? static_cast<const float*>(vals[static_cast<size_t>(m.inputs[2])].data) : nullptr;
-          gemm_->linear(GemmType::kBF16, xb.data(), w_bf16_.at(m.inputs[1]).data(), pb,
+          gemm_->linear(GemmType::kBF16, xb, w_bf16_.at(m.inputs[1]).data(), pb,
                         ensure_output(static_cast<size_t>(p), vals), rows, graph_.value(m.inputs[1]).constant.shape()[0],
                         n_in, stream_);
           done_[static_cast<size_t>(p)] = 1;
           ++launches_;
         }
-        if (!plan.gemv_peers.empty()) label(fmt::format("cast+linear x{}", plan.gemv_peers.size() + 1));
+        const char* what = cast.data() != nullptr ? "cast+linear" : "linear";
+        if (!plan.gemv_peers.empty()) label(fmt::format("{} x{}", what, plan.gemv_peers.size() + 1));
       } else {
         gemm_->linear(GemmType::kF32, f(0), f(1), bias, o, rows, n_out, n_in, stream_);
       }
       break;
     }
     case OpKind::kRope:
-      if (plan.rope_peer >= 0) {
+      if (plan.rope_kv >= 0) {
+        // q and k rotated, rotated k and v written to the pools: one launch.
+        const size_t j = static_cast<size_t>(plan.rope_peer);
+        const size_t qn = plan.rope_q_is_peer ? j : index, kn = plan.rope_q_is_peer ? index : j;
+        const auto& a = nodes[static_cast<size_t>(plan.rope_kv)];
+        const PagedAttention p = attention_args(static_cast<size_t>(plan.rope_kv), meta);
+        auto in0 = [&](size_t node) { return static_cast<const float*>(vals[static_cast<size_t>(nodes[node].inputs[0])].data); };
+        rope_pair_kv_write(in0(qn), nodes[qn].attr_int("n_heads"), ensure_output(qn, vals), in0(kn), nullptr,
+                           static_cast<const float*>(vals[static_cast<size_t>(a.inputs[2])].data), p, i64(1),
+                           inv_freq_.at(index).as<float>(), stream_);
+        done_[j] = 1;
+        label("rope pair+kv write");
+      } else if (plan.rope_peer >= 0) {
         const size_t j = static_cast<size_t>(plan.rope_peer);
         const auto& m = nodes[j];
         float* o2 = ensure_output(j, vals);
@@ -737,28 +862,14 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
       }
       break;
     case OpKind::kAttention: {
-      PagedAttention p;
-      const int64_t layer = n.attr_int("layer");
-      p.k_pool = k_[static_cast<size_t>(layer)].as<float>();
-      p.v_pool = v_[static_cast<size_t>(layer)].as<float>();
-      p.block_tables = meta.block_tables.as<int32_t>();
-      p.max_blocks = meta.max_blocks;
-      p.past_len = meta.past_len.as<int32_t>();
-      p.key_valid = meta.key_valid.as<uint8_t>();
-      p.key_valid_stride = meta.key_valid_stride;
-      p.batch = val(0).shape[0];
-      p.seq = val(0).shape[1];
-      p.n_heads = n.attr_int("n_heads");
-      p.n_kv_heads = kv_.n_kv_heads;
-      p.head_dim = kv_.head_dim;
-      p.block_size = kv_.block_size;
-      p.causal = n.attr_int("causal") != 0;
-      p.scale = static_cast<float>(n.attr_double("scale"));
-      p.window = n.attr_int("window");
-      p.tensor_cores = bf16_;
-      paged_kv_write(p, f(1), f(2), stream_);
+      const PagedAttention p = attention_args(index, meta);
+      if (!plan.kv_by_rope) {
+        paged_kv_write(p, f(1), f(2), stream_);
+        ++launches_;
+      } else {
+        label("attention (kv written)");
+      }
       paged_attention(p, f(0), o, stream_);
-      ++launches_;
       break;
     }
     case OpKind::kGatherRows:

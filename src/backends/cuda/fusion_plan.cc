@@ -82,6 +82,29 @@ std::vector<NodePlan> plan_fusions(const graph::Graph& graph, bool enabled, bool
       }
     }
   }
+  // Pass 1b: a RoPE pair feeding one attention's q and k (k read by nothing else, v computed
+  // before the pair) also writes that attention's K/V to the pools.
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (plan[i].rope_peer < 0) continue;
+    const int o_i = nodes[i].output, o_j = nodes[static_cast<size_t>(plan[i].rope_peer)].output;
+    for (int r : readers[static_cast<size_t>(o_i)]) {
+      const auto& a = nodes[static_cast<size_t>(r)];
+      if (a.op != OpKind::kAttention || a.inputs.size() < 3) continue;
+      const bool q_is_peer = a.inputs[0] == o_j && a.inputs[1] == o_i;
+      const bool q_is_self = a.inputs[0] == o_i && a.inputs[1] == o_j;
+      if (!q_is_peer && !q_is_self) continue;
+      const int k = q_is_peer ? o_i : o_j;
+      const int k_node = graph.value(k).producer;
+      if (sole_reader(k) != r || graph.value(a.inputs[2]).producer >= static_cast<int>(i) ||
+          nodes[static_cast<size_t>(k_node)].attr_int("n_heads") != a.attr_int("n_kv_heads")) {
+        continue;
+      }
+      plan[i].rope_kv = r;
+      plan[i].rope_q_is_peer = q_is_peer;
+      plan[static_cast<size_t>(r)].kv_by_rope = true;
+      break;
+    }
+  }
   if (!bf16) return plan;
   // Pass 2: GEMV groups (bf16 weights only) and their epilogue activations.
   for (size_t i = 0; i < nodes.size(); ++i) {
@@ -95,6 +118,23 @@ std::vector<NodePlan> plan_fusions(const graph::Graph& graph, bool enabled, bool
         taken[j] = 1;
         members.push_back(j);
       }
+    }
+    // The gated MLP: the pair's outputs meet only in act(one) * other.
+    if (members.size() == 2) {
+      const int o0 = nodes[members[0]].output, o1 = nodes[members[1]].output;
+      for (size_t mi = 0; mi < nodes.size(); ++mi) {
+        const int a = plan[mi].act;
+        if (nodes[mi].op != OpKind::kMul || a < 0) continue;
+        const int gate = nodes[static_cast<size_t>(a)].inputs[0];
+        const int other = graph.value(nodes[mi].inputs[0]).producer == a ? nodes[mi].inputs[1] : nodes[mi].inputs[0];
+        const bool pair = (gate == o0 && other == o1) || (gate == o1 && other == o0);
+        if (pair && sole_reader(gate) == a && sole_reader(other) == static_cast<int>(mi)) {
+          plan[i].glu_mul = static_cast<int>(mi);
+          plan[i].glu_gate_is_peer = gate == o1;
+          break;
+        }
+      }
+      if (plan[i].glu_mul >= 0) continue;
     }
     for (size_t mi : members) {
       const int r = sole_reader(nodes[mi].output);

@@ -13,8 +13,14 @@ namespace kpt::cuda {
 struct NodePlan {
   std::vector<int> gemv_peers;  // kLinear: later linears on the same input, in the same launch
   int gemv_act = -1;            // kLinear: unary node applied in the GEMV epilogue (m <= 8)
+  int glu_mul = -1;             // kLinear leading a GEMV pair: the kMul act(gate) * up of the pair,
+                                // computed in the GEMV's epilogue (m <= 8; gemv_bf16_glu)
+  bool glu_gate_is_peer = false;  // the gate is gemv_peers[0] (else this node)
   int norm = -1;                // kAdd: norm node fused behind the add
   int rope_peer = -1;           // kRope: the second RoPE of the pair (same positions)
+  int rope_kv = -1;             // kRope with a peer: the attention node whose K/V write this launch does
+  bool rope_q_is_peer = false;  //   (the peer rotates q, this node k)
+  bool kv_by_rope = false;      // kAttention: its K/V were written by the RoPE pair's launch
   int act = -1;                 // kMul: unary node producing one factor, computed here
   bool deferred = false;        // unary computed by the kMul that consumes it
 };

@@ -14,6 +14,7 @@
 
 #include "backends/cuda/check.h"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/paged_slot.cuh"
 
 namespace kpt::cuda {
 
@@ -21,17 +22,19 @@ namespace {
 
 constexpr int kWarpsPerBlock = 4;
 
-__device__ __forceinline__ int64_t slot_row(const PagedAttention& p, int64_t b, int64_t pos) {
-  const int64_t block = p.block_tables[b * p.max_blocks + pos / p.block_size];
-  return block * p.block_size + pos % p.block_size;
-}
-
 // One block per new token; threads over n_kv_heads * head_dim.
-__global__ void kv_write_kernel(PagedAttention p, const float* __restrict__ k, const float* __restrict__ v) {
+__global__ void kv_write_kernel(PagedAttention p, const float* __restrict__ k, const float* __restrict__ v, bool vec4) {
   const int64_t bt = blockIdx.x;  // b * seq + t
   const int64_t b = bt / p.seq, t = bt % p.seq;
   const int64_t row_len = p.n_kv_heads * p.head_dim;
   const int64_t dst = slot_row(p, b, p.past_len[b] + t) * row_len;
+  if (vec4) {  // 16-byte rows and pointers
+    for (int64_t i = threadIdx.x; i < row_len / 4; i += blockDim.x) {
+      reinterpret_cast<float4*>(p.k_pool + dst)[i] = reinterpret_cast<const float4*>(k + bt * row_len)[i];
+      reinterpret_cast<float4*>(p.v_pool + dst)[i] = reinterpret_cast<const float4*>(v + bt * row_len)[i];
+    }
+    return;
+  }
   for (int64_t i = threadIdx.x; i < row_len; i += blockDim.x) {
     p.k_pool[dst + i] = k[bt * row_len + i];
     p.v_pool[dst + i] = v[bt * row_len + i];
@@ -382,13 +385,43 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const __half
                : "r"(addr));
 }
 
+// One K or V tile from the pool into registers: kN float4 per thread, all loads independent (the
+// keys' pool offsets come from shared memory), so they are in flight together. The first version
+// looked up the block table and the key mask per float4 in a run-time-bounded loop: three
+// dependent global loads, eight times over per tile and thread (~55 us per LLaMA-1B layer at
+// s512 on an H200, most of it waiting on those chains).
+template <int kHd, int kN>
+__device__ __forceinline__ void load_tile(const float* __restrict__ pool, const int64_t* key_base, int64_t hd, int tid,
+                                          float4 (&r)[kN]) {
+#pragma unroll
+  for (int it = 0; it < kN; ++it) {
+    const int idx = tid + it * kTcWarps * 32;
+    const int key = idx / (kHd / 4), c = idx % (kHd / 4);
+    const int64_t base = key_base[key];
+    r[it] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);  // masked keys load as zeros: 0 x non-finite V is NaN
+    if (base >= 0 && 4 * c < hd) r[it] = __ldg(reinterpret_cast<const float4*>(pool + base + 4 * c));
+  }
+}
+
+// Rounds a loaded tile to fp16 into its padded shared rows.
+template <int kHd, int kN, int kStride>
+__device__ __forceinline__ void store_tile(const float4 (&r)[kN], __half (*tile)[kStride], int tid) {
+#pragma unroll
+  for (int it = 0; it < kN; ++it) {
+    const int idx = tid + it * kTcWarps * 32;
+    const int key = idx / (kHd / 4), c = idx % (kHd / 4);
+    *reinterpret_cast<uint2*>(&tile[key][4 * c]) = make_uint2(pack_half2(r[it].x, r[it].y), pack_half2(r[it].z, r[it].w));
+  }
+}
+
 template <int kHd>
 __global__ void __launch_bounds__(kTcWarps * 32)
     attention_tc_kernel(PagedAttention p, const float* __restrict__ q, float* __restrict__ out) {
   constexpr int kStride = kHd + 8;  // halves per shared row
   __shared__ __align__(16) __half k_s[kTcKeys][kStride];
   __shared__ __align__(16) __half v_s[kTcKeys][kStride];
-  __shared__ uint8_t key_ok[kTcKeys];
+  // Pool offset of key j0 + i's row for this K/V head, or -1: masked, or past the visible keys.
+  __shared__ int64_t key_base[kTcKeys];
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int g = lane / 4, tig = lane % 4;  // fragment row group and thread-in-group
   const int64_t b = blockIdx.y / p.n_heads, h = blockIdx.y % p.n_heads;
@@ -440,20 +473,26 @@ __global__ void __launch_bounds__(kTcWarps * 32)
 
   for (int64_t j0 = lo; j0 < hi; j0 += kTcKeys) {
     __syncthreads();  // the previous tile is consumed
-    for (int idx = tid; idx < kTcKeys * (kHd / 4); idx += blockDim.x) {
-      const int key = idx / (kHd / 4), c = idx % (kHd / 4);
-      const int64_t j = j0 + key;
-      float4 kv = make_float4(0.0f, 0.0f, 0.0f, 0.0f), vv = kv;
-      // Masked keys load as zeros: a P of 0 times a non-finite V would still be NaN.
-      if (j < hi && 4 * c < hd && valid[j] != 0) {
-        const int64_t base = slot_row(p, b, j) * row_len + kvh * hd + 4 * c;
-        kv = *reinterpret_cast<const float4*>(p.k_pool + base);
-        vv = *reinterpret_cast<const float4*>(p.v_pool + base);
-      }
-      *reinterpret_cast<uint2*>(&k_s[key][4 * c]) = make_uint2(pack_half2(kv.x, kv.y), pack_half2(kv.z, kv.w));
-      *reinterpret_cast<uint2*>(&v_s[key][4 * c]) = make_uint2(pack_half2(vv.x, vv.y), pack_half2(vv.z, vv.w));
+    if (tid < kTcKeys) {
+      const int64_t j = j0 + tid;
+      key_base[tid] = j < hi && valid[j] != 0 ? slot_row(p, b, j) * row_len + kvh * hd : -1;
     }
-    if (tid < kTcKeys) key_ok[tid] = j0 + tid < hi && valid[j0 + tid] != 0 ? 1 : 0;
+    __syncthreads();
+    constexpr int kN = kTcKeys * (kHd / 4) / (kTcWarps * 32);  // float4 per thread per tile
+    static_assert(kN * kTcWarps * 32 == kTcKeys * (kHd / 4), "whole tiles per pass");
+    if constexpr (kN <= 8) {  // K and V loads in flight together (64 registers)
+      float4 kr[kN], vr[kN];
+      load_tile<kHd>(p.k_pool, key_base, hd, tid, kr);
+      load_tile<kHd>(p.v_pool, key_base, hd, tid, vr);
+      store_tile<kHd, kN, kStride>(kr, k_s, tid);
+      store_tile<kHd, kN, kStride>(vr, v_s, tid);
+    } else {  // head_dim 128: one tensor at a time
+      float4 r[kN];
+      load_tile<kHd>(p.k_pool, key_base, hd, tid, r);
+      store_tile<kHd, kN, kStride>(r, k_s, tid);
+      load_tile<kHd>(p.v_pool, key_base, hd, tid, r);
+      store_tile<kHd, kN, kStride>(r, v_s, tid);
+    }
     __syncthreads();
 
     // S = Q K^T: 16 rows x 64 keys per warp, 8 n-tiles of 8 keys. B = K^T: b0 = K[key g][dims 2tig..].
@@ -476,7 +515,7 @@ __global__ void __launch_bounds__(kTcWarps * 32)
       for (int e = 0; e < 4; ++e) {
         const int i = e / 2, key = nt * 8 + 2 * tig + (e & 1);
         const int64_t j = j0 + key;
-        if (key_ok[key] == 0 || j < first_r[i] || j >= end_r[i]) s[nt][e] = -INFINITY;
+        if (key_base[key] < 0 || j < first_r[i] || j >= end_r[i]) s[nt][e] = -INFINITY;
         mx[i] = fmaxf(mx[i], s[nt][e]);
       }
     }
@@ -551,7 +590,10 @@ __global__ void __launch_bounds__(kTcWarps * 32)
 
 void paged_kv_write(const PagedAttention& p, const float* k, const float* v, cudaStream_t stream) {
   if (p.batch * p.seq == 0) return;
-  kv_write_kernel<<<static_cast<unsigned>(p.batch * p.seq), 256, 0, stream>>>(p, k, v);
+  const int64_t row_len = p.n_kv_heads * p.head_dim;
+  auto a16 = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
+  const bool vec4 = row_len % 4 == 0 && a16(k) && a16(v) && a16(p.k_pool) && a16(p.v_pool);
+  kv_write_kernel<<<static_cast<unsigned>(p.batch * p.seq), 256, 0, stream>>>(p, k, v, vec4);
   KPT_CUDA_CHECK_LAUNCH();
 }
 

@@ -30,19 +30,67 @@ __device__ __forceinline__ float apply(float x) {
   }
 }
 
-template <Unary kOp>
-__global__ void unary_kernel(const float* __restrict__ x, int64_t n, float* __restrict__ out) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    out[i] = apply<kOp>(x[i]);
+// act(x), or act(x) * y (kMul: the gated MLP, SwiGLU and friends, in one pass instead of two
+// launches), written as fp32 and/or bf16 (out16: the next GEMM's A operand, its cast kernel
+// gone). kVec: 16-byte loads (n4 = n / 4 float4, the pointers aligned), the n % 4 tail scalar.
+__device__ __forceinline__ void put4(float* out, __nv_bfloat16* out16, int64_t i4, float4 r) {
+  if (out != nullptr) reinterpret_cast<float4*>(out)[i4] = r;
+  if (out16 != nullptr) {
+    __nv_bfloat162 lo = __floats2bfloat162_rn(r.x, r.y), hi = __floats2bfloat162_rn(r.z, r.w);
+    uint2 packed;
+    packed.x = *reinterpret_cast<uint32_t*>(&lo);
+    packed.y = *reinterpret_cast<uint32_t*>(&hi);
+    reinterpret_cast<uint2*>(out16)[i4] = packed;
   }
 }
 
-// act(x) * y: the gated MLP (SwiGLU and friends) in one pass instead of two launches.
-template <Unary kOp>
-__global__ void unary_mul_kernel(const float* __restrict__ x, const float* __restrict__ y, int64_t n,
-                                 float* __restrict__ out) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    out[i] = apply<kOp>(x[i]) * y[i];
+template <Unary kOp, bool kMul, bool kVec>
+__global__ void act_kernel(const float* __restrict__ x, const float* __restrict__ y, int64_t n,
+                           float* __restrict__ out, __nv_bfloat16* __restrict__ out16) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  const int64_t first = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  int64_t scalar_from = 0;
+  if constexpr (kVec) {
+    const int64_t n4 = n / 4;
+    for (int64_t i4 = first; i4 < n4; i4 += stride) {
+      const float4 xv = reinterpret_cast<const float4*>(x)[i4];
+      float4 r = make_float4(apply<kOp>(xv.x), apply<kOp>(xv.y), apply<kOp>(xv.z), apply<kOp>(xv.w));
+      if constexpr (kMul) {
+        const float4 yv = reinterpret_cast<const float4*>(y)[i4];
+        r = make_float4(r.x * yv.x, r.y * yv.y, r.z * yv.z, r.w * yv.w);
+      }
+      put4(out, out16, i4, r);
+    }
+    scalar_from = n4 * 4;
+  }
+  for (int64_t i = scalar_from + first; i < n; i += stride) {
+    float r = apply<kOp>(x[i]);
+    if constexpr (kMul) r *= y[i];
+    if (out != nullptr) out[i] = r;
+    if (out16 != nullptr) out16[i] = __float2bfloat16_rn(r);
+  }
+}
+
+bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
+template <Unary kOp, bool kMul>
+void launch_act(const float* x, const float* y, int64_t n, float* out, uint16_t* out16, cudaStream_t stream) {
+  auto* o16 = reinterpret_cast<__nv_bfloat16*>(out16);
+  const bool vec = aligned(x, 16) && aligned(y, 16) && aligned(out, 16) && aligned(out16, 8);
+  if (vec) {
+    act_kernel<kOp, kMul, true><<<grid_for((n + 3) / 4), kThreads, 0, stream>>>(x, y, n, out, o16);
+  } else {
+    act_kernel<kOp, kMul, false><<<grid_for(n), kThreads, 0, stream>>>(x, y, n, out, o16);
+  }
+}
+
+template <bool kMul>
+void dispatch_act(Unary op, const float* x, const float* y, int64_t n, float* out, uint16_t* out16, cudaStream_t stream) {
+  switch (op) {
+    case Unary::kGeluErf: launch_act<Unary::kGeluErf, kMul>(x, y, n, out, out16, stream); break;
+    case Unary::kGeluTanh: launch_act<Unary::kGeluTanh, kMul>(x, y, n, out, out16, stream); break;
+    case Unary::kSilu: launch_act<Unary::kSilu, kMul>(x, y, n, out, out16, stream); break;
+    case Unary::kRelu: launch_act<Unary::kRelu, kMul>(x, y, n, out, out16, stream); break;
   }
 }
 
@@ -93,27 +141,15 @@ void gpu_spin(int64_t ns, cudaStream_t stream) {
   KPT_CUDA_CHECK_LAUNCH();
 }
 
-void unary(Unary op, const float* x, int64_t n, float* out, cudaStream_t stream) {
+void unary(Unary op, const float* x, int64_t n, float* out, cudaStream_t stream, uint16_t* out16) {
   if (n == 0) return;
-  const unsigned g = grid_for(n);
-  switch (op) {
-    case Unary::kGeluErf: unary_kernel<Unary::kGeluErf><<<g, kThreads, 0, stream>>>(x, n, out); break;
-    case Unary::kGeluTanh: unary_kernel<Unary::kGeluTanh><<<g, kThreads, 0, stream>>>(x, n, out); break;
-    case Unary::kSilu: unary_kernel<Unary::kSilu><<<g, kThreads, 0, stream>>>(x, n, out); break;
-    case Unary::kRelu: unary_kernel<Unary::kRelu><<<g, kThreads, 0, stream>>>(x, n, out); break;
-  }
+  dispatch_act<false>(op, x, nullptr, n, out, out16, stream);
   KPT_CUDA_CHECK_LAUNCH();
 }
 
-void unary_mul(Unary op, const float* x, const float* y, int64_t n, float* out, cudaStream_t stream) {
+void unary_mul(Unary op, const float* x, const float* y, int64_t n, float* out, cudaStream_t stream, uint16_t* out16) {
   if (n == 0) return;
-  const unsigned g = grid_for(n);
-  switch (op) {
-    case Unary::kGeluErf: unary_mul_kernel<Unary::kGeluErf><<<g, kThreads, 0, stream>>>(x, y, n, out); break;
-    case Unary::kGeluTanh: unary_mul_kernel<Unary::kGeluTanh><<<g, kThreads, 0, stream>>>(x, y, n, out); break;
-    case Unary::kSilu: unary_mul_kernel<Unary::kSilu><<<g, kThreads, 0, stream>>>(x, y, n, out); break;
-    case Unary::kRelu: unary_mul_kernel<Unary::kRelu><<<g, kThreads, 0, stream>>>(x, y, n, out); break;
-  }
+  dispatch_act<true>(op, x, y, n, out, out16, stream);
   KPT_CUDA_CHECK_LAUNCH();
 }
 

@@ -1,6 +1,8 @@
 // CUDA kernels of the CUDA backend: host-side launchers over raw device pointers, all on the
 // caller's stream. Shapes are checked by the executor; kernels assume them. Activations are fp32;
 // bf16 appears only as the A operand of GEMMs at reduced-precision levels (fp32 accumulation).
+// Launchers with an `out16` argument can also write their result rounded to bf16 (round to
+// nearest even, as f32_to_bf16) for the GEMMs that read it; their fp32 `out` may then be null.
 // Each launcher has a reference twin in backends/cpu/kernels, and tests/cuda compares them.
 #pragma once
 
@@ -16,22 +18,23 @@ enum class Binary : int { kAdd, kMul };
 // out [n, dim] = table [vocab, dim] rows ids [n]
 void embedding(const float* table, int64_t dim, const int64_t* ids, int64_t n, float* out, cudaStream_t stream);
 
-void unary(Unary op, const float* x, int64_t n, float* out, cudaStream_t stream);
+void unary(Unary op, const float* x, int64_t n, float* out, cudaStream_t stream, uint16_t* out16 = nullptr);
 void binary(Binary op, const float* a, const float* b, int64_t n, float* out, cudaStream_t stream);
 // out [n] = act(x [n]) * y [n]: the gated MLP (SwiGLU: act = SiLU) in one launch.
-void unary_mul(Unary op, const float* x, const float* y, int64_t n, float* out, cudaStream_t stream);
+void unary_mul(Unary op, const float* x, const float* y, int64_t n, float* out, cudaStream_t stream,
+               uint16_t* out16 = nullptr);
 
 // x/out [rows, dim]; statistics in fp32 (two passes over the row, no E[x^2]-E[x]^2 cancellation).
 void layer_norm(const float* x, const float* gamma, const float* beta, int64_t rows, int64_t dim, float eps,
-                float* out, cudaStream_t stream);
+                float* out, cudaStream_t stream, uint16_t* out16 = nullptr);
 void rms_norm(const float* x, const float* gamma, int64_t rows, int64_t dim, float eps, float* out,
-              cudaStream_t stream);
+              cudaStream_t stream, uint16_t* out16 = nullptr);
 // Residual add fused in front of the norm: sum [rows, dim] = a + b (written: the residual stream
 // needs it), out = norm(sum). sum and out must not alias a or b.
 void add_layer_norm(const float* a, const float* b, const float* gamma, const float* beta, int64_t rows, int64_t dim,
-                    float eps, float* sum, float* out, cudaStream_t stream);
+                    float eps, float* sum, float* out, cudaStream_t stream, uint16_t* out16 = nullptr);
 void add_rms_norm(const float* a, const float* b, const float* gamma, int64_t rows, int64_t dim, float eps, float* sum,
-                  float* out, cudaStream_t stream);
+                  float* out, cudaStream_t stream, uint16_t* out16 = nullptr);
 
 // Rotate-half RoPE. x/out [tokens, n_heads, head_dim], positions [tokens], inv_freq [head_dim / 2] (fp32).
 void rope(const float* x, const int64_t* positions, int64_t tokens, int64_t n_heads, int64_t head_dim,
@@ -73,6 +76,12 @@ struct GemvOut {
 constexpr int64_t kMaxGemvRows = 8;
 constexpr int kMaxGemvOuts = 3;
 void gemv_bf16(const float* x, int64_t m, int64_t k, const GemvOut* outs, int n_outs, cudaStream_t stream);
+// The gated MLP's two GEMVs and act(gate) * up in one launch: out [m, n] = act(x . gate.w^T +
+// gate.bias) * (x . up.w^T + up.bias), each dot product accumulated exactly as gemv_bf16 does
+// (equal to gemv_bf16 of both followed by unary_mul). gate.n == up.n; gate.out, up.out and the
+// act fields are ignored.
+void gemv_bf16_glu(const float* x, int64_t m, int64_t k, const GemvOut& gate, const GemvOut& up, Unary act,
+                   float* out, cudaStream_t stream);
 
 // One step of paged attention. Pools are [n_blocks, block_size, n_kv_heads, head_dim] fp32.
 struct PagedAttention {
@@ -95,6 +104,12 @@ struct PagedAttention {
 
 // Writes k/v [B, S, n_kv_heads, head_dim] into the pools at positions past_len .. past_len + S - 1.
 void paged_kv_write(const PagedAttention& p, const float* k, const float* v, cudaStream_t stream);
+// rope_pair of q [B*S, n_heads_q, hd] and k [B*S, p.n_kv_heads, hd] (positions [B*S]) with
+// paged_kv_write of the rotated k and of v in the same launch: one launch per layer fewer. The
+// pool contents and q_out equal rope_pair + paged_kv_write; k_out may be null (the attention
+// reads k from the pool).
+void rope_pair_kv_write(const float* q, int64_t n_heads_q, float* q_out, const float* k, float* k_out, const float* v,
+                        const PagedAttention& p, const int64_t* positions, const float* inv_freq, cudaStream_t stream);
 
 // q/out [B, S, n_heads, head_dim]. One warp per query row with an online softmax over its keys,
 // or, for at most kSplitMaxRows rows (decode), a block of 8 warps per row splitting the keys,
