@@ -84,6 +84,12 @@ PY
     timeout 240 "$BIN/kpt_cuda_tests" --gtest_brief=1 2>&1 | tee "$OUT/tests.log" | grep -v "^\[ parity"
     tests_rc=${PIPESTATUS[0]}
     grep "^\[ parity" "$OUT/tests.log" | sort > "$OUT/parity.txt"
+    # Failures again, alone and in full (the brief log above names them only).
+    failed=$(grep "^\[  FAILED  \] [A-Za-z]" "$OUT/tests.log" | awk '{print $4}' | sed 's/,$//' | sort -u | paste -sd:)
+    if [ -n "$failed" ]; then
+      echo "=== failed tests, in full ==="
+      timeout 120 "$BIN/kpt_cuda_tests" --gtest_filter="$failed" 2>&1 | grep -v "^\[ parity" | tail -60
+    fi
   fi
 
   # The CPU backend's tests on the GPU host's CPU (another ISA than the development machine's:

@@ -761,7 +761,7 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
       const int64_t n_in = xs.back(), rows = shape_numel(xs) / n_in, n_out = val(1).shape[0];
       const float* bias = n.inputs.size() > 2 ? f(2) : nullptr;
       auto w16 = w_bf16_.find(n.inputs[1]);
-      if (w16 != w_bf16_.end() && rows <= kMaxGemvRows && fusion_ && plan.glu_mul >= 0) {
+      if (w16 != w_bf16_.end() && rows <= kMaxGluRows && fusion_ && plan.glu_mul >= 0) {
         // Decode-shaped gated MLP: both GEMVs and act(gate) * up in one launch.
         const size_t peer = static_cast<size_t>(plan.gemv_peers.at(0));
         const size_t mul = static_cast<size_t>(plan.glu_mul);

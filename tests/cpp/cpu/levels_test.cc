@@ -37,6 +37,20 @@ std::vector<std::vector<int64_t>> full_mask(const ForwardInputs& in) {
 
 const Level kFastLevels[] = {Level::kConservative, Level::kBalanced, Level::kAggressive};
 
+// balanced runs bf16 GEMMs here (KPT_CPU_BF16=1 on a CPU with AVX512_BF16/AMX).
+bool cpu_bf16_active() {
+  const char* v = std::getenv("KPT_CPU_BF16");
+  return v != nullptr && std::string(v) == "1" &&
+         (optimize::cpu_features().avx512_bf16 || optimize::cpu_features().amx_bf16);
+}
+
+// The invariant tolerance of a level: fp32 reorderings, or the rounding of its reduced precision.
+std::string invariant_tolerance(Level level, const std::string& invariant) {
+  if (level == Level::kAggressive) return "int8_" + invariant;
+  if (level == Level::kBalanced && cpu_bf16_active()) return "bf16_" + invariant;
+  return "fast_" + invariant;
+}
+
 }  // namespace
 
 TEST(AccuracyBudget, MatchesTolerancesJson) {
@@ -218,6 +232,8 @@ TEST_P(Levels, ConservativeMatchesTransformers) {
 // balanced must stay within the budget. aggressive (int8 weights) may not on these tiny
 // random-weight fixtures, whose next-token logits are near ties (KL stays ~1e-4 but a 1e-3
 // change flips the argmax): then the production guard must refuse it, which is what it is for.
+// The same holds for balanced with bf16 GEMMs (KPT_CPU_BF16=1 on a bf16 CPU): measured on an
+// AMX Xeon, KL <= 4.5e-5 but top-1 92.3% on some fixtures.
 TEST_P(Levels, ReducedPrecisionWithinBudgetOrRefused) {
   const auto dir = fixtures_dir() / GetParam();
   auto ref_s = open_session(dir, Level::kReference);
@@ -242,10 +258,10 @@ TEST_P(Levels, ReducedPrecisionWithinBudgetOrRefused) {
         EXPECT_LE(a.mean_kl, optimize::Budget{}.max_mean_kl) << which;  // KL holds even on near ties
       }
     }
-    if (level == Level::kBalanced) {
+    if (level == Level::kBalanced && !cpu_bf16_active()) {
       EXPECT_TRUE(all_within) << measured;
     } else if (!all_within) {
-      std::cout << "[ info ] " << GetParam() << ": aggressive is outside the budget on the fixture inputs, so "
+      std::cout << "[ info ] " << GetParam() << ": " << level_name(level) << " is outside the budget on the fixture inputs, so "
                 << "production must refuse it there (ProductionGuard tests that it does):\n" << measured;
     }
   }
@@ -277,8 +293,7 @@ TEST_P(Levels, KvDecodeEqualsRecompute) {
     }
     s->cache().free_sequence(seq);
     // aggressive rounds decode activations to int16 (int8 weights): its own, justified budget.
-    EXPECT_LE(max_abs / max_ref, tolerance(level == Level::kAggressive ? "int8_kv_decode_vs_recompute"
-                                                                       : "fast_kv_decode_vs_recompute"))
+    EXPECT_LE(max_abs / max_ref, tolerance(invariant_tolerance(level, "kv_decode_vs_recompute")))
         << max_abs << " / " << max_ref;
   }
 }
@@ -315,9 +330,7 @@ TEST_P(Levels, BatchedEqualsSingle) {
             max_ref = std::max(max_ref, static_cast<double>(std::abs(b[v])));
           }
         }
-        EXPECT_LE(max_abs / max_ref, tolerance(level == Level::kAggressive ? "int8_batched_vs_single"
-                                                                           : "fast_batched_vs_single"))
-            << "row " << r;
+        EXPECT_LE(max_abs / max_ref, tolerance(invariant_tolerance(level, "batched_vs_single"))) << "row " << r;
       }
     }
   }

@@ -176,7 +176,7 @@ void gemv_bf16(const float* x, int64_t m, int64_t k, const GemvOut* outs, int n_
 
 void gemv_bf16_glu(const float* x, int64_t m, int64_t k, const GemvOut& gate, const GemvOut& up, Unary act,
                    float* out, cudaStream_t stream) {
-  KPT_CHECK(m >= 1 && m <= kMaxGemvRows && k >= 1, "gemv_bf16_glu: m must be in 1..8 and k >= 1");
+  KPT_CHECK(m >= 1 && m <= kMaxGluRows && k >= 1, "gemv_bf16_glu: m must be in 1..2 and k >= 1");
   KPT_CHECK(gate.n == up.n, "gemv_bf16_glu: gate and up must have the same number of outputs");
   if (gate.n == 0) return;
   GemvArgs args{};
@@ -186,13 +186,7 @@ void gemv_bf16_glu(const float* x, int64_t m, int64_t k, const GemvOut& gate, co
   // Two weights per warp: half the rows per warp of gemv_bf16 at the same register budget.
   switch (m) {
     case 1: launch<1, 1, true>(x, k, args, 1, gate.n, stream, out); break;
-    case 2: launch<2, 1, true>(x, k, args, 1, gate.n, stream, out); break;
-    case 3: launch<3, 1, true>(x, k, args, 1, gate.n, stream, out); break;
-    case 4: launch<4, 2, true>(x, k, args, 1, gate.n, stream, out); break;
-    case 5: launch<5, 2, true>(x, k, args, 1, gate.n, stream, out); break;
-    case 6: launch<6, 2, true>(x, k, args, 1, gate.n, stream, out); break;
-    case 7: launch<7, 2, true>(x, k, args, 1, gate.n, stream, out); break;
-    default: launch<8, 2, true>(x, k, args, 1, gate.n, stream, out); break;
+    default: launch<2, 1, true>(x, k, args, 1, gate.n, stream, out); break;
   }
   KPT_CUDA_CHECK_LAUNCH();
 }

@@ -3,11 +3,13 @@
 // launch and one pass fewer per norm. Every variant can also write its result rounded to bf16
 // (out16), the A operand of the GEMMs that read it: the cast kernel in front of those GEMMs goes.
 //
-// Rows of up to kWarpMaxDim elements (a multiple of 4) take one warp each: 16-byte loads, the row
-// in registers, warp-shuffle reductions only (no block barrier). The first version (one block of
-// 256 threads per row, three block-wide reductions) took 34 us per add+LayerNorm of BERT-base at
-// batch 32 x 128 (4096 x 768, ~38 MB moved: ~9 us at the copy ceiling) on an H200. Longer rows
-// or odd sizes keep the block-per-row kernels. A row's result depends only on that row.
+// Many rows (>= kWarpMinRows) of up to kWarpMaxDim elements (a multiple of 4) take one warp each:
+// 16-byte loads, the row in registers, warp-shuffle reductions only (no block barrier). On an
+// H200, add+LayerNorm of BERT-base at batch 32 x 128 (4096 x 768, ~38 MB moved: ~9 us at the copy
+// ceiling) went from 34 to 15 us per launch; but with few rows one warp per row leaves the GPU
+// idle (decode, 1 x 2048: 7.2 -> 12.5 us; prefill 512 x 2048: 8.7 -> 11.2 us), so fewer rows keep
+// the block-per-row kernels, as do longer rows and odd sizes. A row's result depends only on that
+// row and the kernel its row count picks.
 #include <cuda_bf16.h>
 
 #include "backends/cuda/check.h"
@@ -161,6 +163,7 @@ __global__ void add_rms_norm_kernel(const float* __restrict__ a, const float* __
 // One warp per row (see the top of the file): kV float4 per lane, dim <= 128 * kV, dim % 4 == 0.
 constexpr int kNormWarps = 4;
 constexpr int64_t kWarpMaxDim = 2048;
+constexpr int64_t kWarpMinRows = 2048;
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -241,7 +244,7 @@ bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t
 template <bool kLayer, bool kAdd>
 bool launch_warp_norm(const float* a, const float* b, const float* gamma, const float* beta, int64_t rows,
                       int64_t dim, float eps, float* sum, float* out, uint16_t* out16, cudaStream_t stream) {
-  if (dim % 4 != 0 || dim > kWarpMaxDim) return false;
+  if (dim % 4 != 0 || dim > kWarpMaxDim || rows < kWarpMinRows) return false;
   for (const void* p : {static_cast<const void*>(a), static_cast<const void*>(b), static_cast<const void*>(gamma),
                         static_cast<const void*>(beta), static_cast<const void*>(sum), static_cast<const void*>(out)}) {
     if (!aligned(p, 16)) return false;
