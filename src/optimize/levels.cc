@@ -54,8 +54,12 @@ void append(std::vector<std::string>& report, const gp::Report& lines) {
   report.insert(report.end(), lines.begin(), lines.end());
 }
 
-// bf16 GEMMs where the CPU computes bf16 natively and the user opted in (KPT_CPU_BF16=1: the path
-// has not yet been measured on such a CPU, docs/levels.md); elsewhere fp32, and the report says why.
+// bf16 GEMMs where the CPU computes bf16 natively and the user opted in (KPT_CPU_BF16=1). Opt-in:
+// on an AMX Xeon the path computes what it should (its kernel test and every CPU test pass there)
+// and keeps the mean KL within the budget, but it flipped near-tie top-1 tokens of the small test
+// models, which balanced's contract (within budget without a check) does not allow. With the
+// variable set, production measures it against the budget like any candidate. Elsewhere fp32,
+// and the report says why (docs/levels.md).
 bool cpu_bf16_requested() {
   const char* v = std::getenv("KPT_CPU_BF16");
   return v != nullptr && std::string(v) == "1";
@@ -74,8 +78,8 @@ std::vector<std::string> apply_bf16(graph::Graph& graph, const std::string& devi
                         f.summary(), cpu_bf16_requested() ? " (KPT_CPU_BF16=1 was set)" : "")};
   }
   if (!cpu_bf16_requested()) {
-    return {"bf16: this CPU has native bf16; the bf16 GEMM path is opt-in until measured on such a CPU "
-            "(set KPT_CPU_BF16=1); fp32 kept"};
+    return {"bf16: this CPU has native bf16; bf16 GEMMs are opt-in (set KPT_CPU_BF16=1): they keep the mean KL "
+            "within the budget but can flip near-tie top-1 tokens (docs/levels.md); fp32 kept"};
   }
   return gp::mark_bf16(graph);
 }

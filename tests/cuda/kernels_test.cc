@@ -313,6 +313,9 @@ INSTANTIATE_TEST_SUITE_P(
                       AttnCase{1, 32, 0, 2, 1, 4, 4, true, 0, false, true},
                       AttnCase{2, 200, 0, 8, 2, 128, 16, true, 0, true, true},
                       AttnCase{3, 77, 0, 12, 12, 64, 16, false, 0, true, true},
+                      // more than kTcKeyCache visible keys: offsets looked up per tile
+                      AttnCase{1, 1100, 0, 4, 2, 64, 16, true, 0, true, true},
+                      AttnCase{1, 40, 1030, 4, 2, 128, 16, true, 0, false, true},
                       AttnCase{1, 1, 3000, 32, 4, 64, 16, true, 0, false, true}));
 
 }  // namespace kpt::test

@@ -232,6 +232,16 @@ CudaExecutable::CudaExecutable(const graph::Graph& graph, const KvLayout& kv, in
                            : fmt::format("device 'cuda:{}' does not exist: this machine has {} GPU(s) (cuda:0..cuda:{})",
                                          ordinal, n_dev, n_dev - 1));
   }
+  // The kernels are built for sm_90a (Hopper) and sm_80 (Ampere, which also runs on sm_86/sm_89);
+  // older GPUs would fail at the first launch with "no kernel image": say so up front.
+  cudaDeviceProp prop{};
+  KPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, ordinal));
+  if (prop.major < 8) {
+    throw Error(ErrorCode::kUnsupported,
+                fmt::format("cuda:{} is {} (sm_{}{}): this build's CUDA kernels need sm_80 or newer (Ampere, Ada, "
+                            "Hopper); use --device cpu",
+                            ordinal, prop.name, prop.major, prop.minor));
+  }
   KPT_CUDA_CHECK(cudaSetDevice(ordinal_));
   KPT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   const char* env = std::getenv("KPT_CUDA_GRAPHS");
@@ -897,16 +907,8 @@ int64_t activation_allocations(const Executable& exec) {
 }
 
 std::unique_ptr<Executable> compile(const graph::Graph& graph, const KvLayout& kv, int ordinal, Level level) {
-  // The kernels are built for sm_90a (Hopper) and sm_80 (Ampere, which also runs on sm_86/sm_89);
-  // older GPUs would fail at the first launch with "no kernel image": say so up front.
-  cudaDeviceProp prop{};
-  KPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, ordinal));
-  if (prop.major < 8) {
-    throw Error(ErrorCode::kUnsupported,
-                fmt::format("cuda:{} is {} (sm_{}{}): this build's CUDA kernels need sm_80 or newer (Ampere, Ada, "
-                            "Hopper); use --device cpu",
-                            ordinal, prop.name, prop.major, prop.minor));
-  }
+  // The constructor names a missing or out-of-range device (kUnsupported) before anything asks
+  // that device for its properties.
   return std::make_unique<CudaExecutable>(graph, kv, ordinal, level);
 }
 

@@ -364,6 +364,9 @@ __global__ void __launch_bounds__(kTileQ * kLanesPerRow, 3)
 // scale * log2 e) so the softmax uses exp2. fp16 (11-bit mantissa) rather than bf16 keeps the
 // rounding of Q, K, P and V at 2^-12 relative; values beyond fp16's range (6.5e4) would overflow.
 constexpr int kTcRows = 64, kTcKeys = 64, kTcWarps = 4;
+// Pool offsets of up to this many keys (the block's whole visible range, rounded up to tiles) are
+// looked up once, all in flight together, before the tile loop; longer ranges look them up per tile.
+constexpr int kTcKeyCache = 1024;
 
 __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
   const __half2 h = __floats2half2_rn(lo, hi);
@@ -420,8 +423,8 @@ __global__ void __launch_bounds__(kTcWarps * 32)
   constexpr int kStride = kHd + 8;  // halves per shared row
   __shared__ __align__(16) __half k_s[kTcKeys][kStride];
   __shared__ __align__(16) __half v_s[kTcKeys][kStride];
-  // Pool offset of key j0 + i's row for this K/V head, or -1: masked, or past the visible keys.
-  __shared__ int64_t key_base[kTcKeys];
+  // Pool offset of key lo + i's row for this K/V head, or -1: masked, or past the visible keys.
+  __shared__ int64_t key_cache[kTcKeyCache];
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int g = lane / 4, tig = lane % 4;  // fragment row group and thread-in-group
   const int64_t b = blockIdx.y / p.n_heads, h = blockIdx.y % p.n_heads;
@@ -471,13 +474,19 @@ __global__ void __launch_bounds__(kTcWarps * 32)
   for (int nt = 0; nt < kHd / 8; ++nt) o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
   float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.0f, 0.0f};  // l: this thread's columns only
 
+  const int64_t span = (hi - lo + kTcKeys - 1) / kTcKeys * kTcKeys;  // whole tiles
+  const bool cached = span <= kTcKeyCache;
+  auto key_offset = [&](int64_t j) { return j < hi && valid[j] != 0 ? slot_row(p, b, j) * row_len + kvh * hd : int64_t{-1}; };
+  if (cached) {
+    for (int64_t i = tid; i < span; i += blockDim.x) key_cache[i] = key_offset(lo + i);
+  }
   for (int64_t j0 = lo; j0 < hi; j0 += kTcKeys) {
-    __syncthreads();  // the previous tile is consumed
-    if (tid < kTcKeys) {
-      const int64_t j = j0 + tid;
-      key_base[tid] = j < hi && valid[j] != 0 ? slot_row(p, b, j) * row_len + kvh * hd : -1;
+    __syncthreads();  // the previous tile is consumed (and, first, the key cache is filled)
+    const int64_t* key_base = cached ? key_cache + (j0 - lo) : key_cache;
+    if (!cached) {
+      if (tid < kTcKeys) key_cache[tid] = key_offset(j0 + tid);
+      __syncthreads();
     }
-    __syncthreads();
     constexpr int kN = kTcKeys * (kHd / 4) / (kTcWarps * 32);  // float4 per thread per tile
     static_assert(kN * kTcWarps * 32 == kTcKeys * (kHd / 4), "whole tiles per pass");
     if constexpr (kN <= 8) {  // K and V loads in flight together (64 registers)
