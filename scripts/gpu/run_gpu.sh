@@ -13,6 +13,8 @@
 #                                  "tests bench profile peers compiled suite serve"; also "cpu":
 #                                  the CPU backend's tests on the GPU host's CPU, staged with
 #                                  KPT_STAGE_CPU=1, which leaves out the CLI).
+#                                  KPT_BENCH_SPECS="model mode batch seq;..." narrows phase bench,
+#                                  KPT_TEST_FILTER a gtest filter for phase tests.
 #
 # With the device tool:  run(command="scripts/gpu/run_gpu.sh run", carry=["build-cuda/gpu_bin"])
 set -uo pipefail
@@ -81,7 +83,7 @@ PY
   : > "$OUT/parity.txt"
   if has tests; then
     echo "=== (a) GPU tests ==="
-    timeout 240 "$BIN/kpt_cuda_tests" --gtest_brief=1 2>&1 | tee "$OUT/tests.log" | grep -v "^\[ parity"
+    timeout 240 "$BIN/kpt_cuda_tests" --gtest_brief=1 --gtest_filter="${KPT_TEST_FILTER:-*}" 2>&1 | tee "$OUT/tests.log" | grep -v "^\[ parity"
     tests_rc=${PIPESTATUS[0]}
     grep "^\[ parity" "$OUT/tests.log" | sort > "$OUT/parity.txt"
     # Failures again, alone and in full (the brief log above names them only).
@@ -110,9 +112,9 @@ PY
   timeout 200 python3 "$ROOT/scripts/gpu/bench_torch.py" make "$MODELS" || echo "model creation failed"
   b="$BIN/kpt_cuda_bench"
   if has bench; then
-  for spec in "bert-base encoder 1 128" "bert-base encoder 32 128" \
-              "gpt2-medium prefill 1 512" "gpt2-medium decode 1 32" "gpt2-medium decode 8 32" \
-              "llama-1b prefill 1 512" "llama-1b decode 1 32" "llama-1b decode 8 32"; do
+  specs=${KPT_BENCH_SPECS:-"bert-base encoder 1 128;bert-base encoder 32 128;gpt2-medium prefill 1 512;gpt2-medium decode 1 32;gpt2-medium decode 8 32;llama-1b prefill 1 512;llama-1b decode 1 32;llama-1b decode 8 32"}
+  IFS=';' read -ra spec_list <<< "$specs"
+  for spec in "${spec_list[@]}"; do
     set -- $spec
     for level in ${KPT_BENCH_LEVELS:-balanced reference}; do
       # fp32 (reference) only where it is cheap: it is the parity oracle, not the fast path.

@@ -72,8 +72,13 @@ __device__ __forceinline__ void attend_chunks(const PagedAttention& p, const flo
     const int64_t j = j0 + lane;
     float s = -INFINITY;
     int64_t base = 0;
-    if (j < n_keys && valid[j]) {
-      base = slot_row(p, b, j) * row_len + kvh * hd;
+    // The mask byte and the block-table entry as two independent loads (one latency, not two:
+    // an in-range index keeps both in bounds).
+    const int64_t jc = j < n_keys ? j : first_key;
+    const uint8_t ok = valid[jc];
+    const int64_t block = p.block_tables[b * p.max_blocks + jc / p.block_size];
+    if (j < n_keys && ok != 0) {
+      base = (block * p.block_size + jc % p.block_size) * row_len + kvh * hd;
       const float* kr = p.k_pool + base;
       float dot = 0.0f;
       if (vec4) {
@@ -364,9 +369,6 @@ __global__ void __launch_bounds__(kTileQ * kLanesPerRow, 3)
 // scale * log2 e) so the softmax uses exp2. fp16 (11-bit mantissa) rather than bf16 keeps the
 // rounding of Q, K, P and V at 2^-12 relative; values beyond fp16's range (6.5e4) would overflow.
 constexpr int kTcRows = 64, kTcKeys = 64, kTcWarps = 4;
-// Pool offsets of up to this many keys (the block's whole visible range, rounded up to tiles) are
-// looked up once, all in flight together, before the tile loop; longer ranges look them up per tile.
-constexpr int kTcKeyCache = 1024;
 
 __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
   const __half2 h = __floats2half2_rn(lo, hi);
@@ -423,8 +425,11 @@ __global__ void __launch_bounds__(kTcWarps * 32)
   constexpr int kStride = kHd + 8;  // halves per shared row
   __shared__ __align__(16) __half k_s[kTcKeys][kStride];
   __shared__ __align__(16) __half v_s[kTcKeys][kStride];
-  // Pool offset of key lo + i's row for this K/V head, or -1: masked, or past the visible keys.
-  __shared__ int64_t key_cache[kTcKeyCache];
+  // Pool offset of key j0 + i's row for this K/V head, or -1: masked, or past the visible keys.
+  // Double-buffered: the next tile's offsets are looked up while this tile's K/V loads are in
+  // flight. (Looking up the whole visible range once before the loop, up to 1,024 keys, measured
+  // 63 vs 69 us per BERT-base b32 layer but 44 vs 35 us per causal LLaMA-1B s512 layer.)
+  __shared__ int64_t key_base_buf[2][kTcKeys];
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int g = lane / 4, tig = lane % 4;  // fragment row group and thread-in-group
   const int64_t b = blockIdx.y / p.n_heads, h = blockIdx.y % p.n_heads;
@@ -474,19 +479,22 @@ __global__ void __launch_bounds__(kTcWarps * 32)
   for (int nt = 0; nt < kHd / 8; ++nt) o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
   float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.0f, 0.0f};  // l: this thread's columns only
 
-  const int64_t span = (hi - lo + kTcKeys - 1) / kTcKeys * kTcKeys;  // whole tiles
-  const bool cached = span <= kTcKeyCache;
-  auto key_offset = [&](int64_t j) { return j < hi && valid[j] != 0 ? slot_row(p, b, j) * row_len + kvh * hd : int64_t{-1}; };
-  if (cached) {
-    for (int64_t i = tid; i < span; i += blockDim.x) key_cache[i] = key_offset(lo + i);
-  }
-  for (int64_t j0 = lo; j0 < hi; j0 += kTcKeys) {
-    __syncthreads();  // the previous tile is consumed (and, first, the key cache is filled)
-    const int64_t* key_base = cached ? key_cache + (j0 - lo) : key_cache;
-    if (!cached) {
-      if (tid < kTcKeys) key_cache[tid] = key_offset(j0 + tid);
-      __syncthreads();
-    }
+  // The mask byte and the block-table entry of key j: two independent loads (an index inside the
+  // visible range keeps them in bounds), then the slot_row arithmetic.
+  auto key_offset = [&](int64_t j) {
+    const int64_t jc = j < hi ? j : lo;
+    const uint8_t ok = valid[jc];
+    const int64_t block = p.block_tables[b * p.max_blocks + jc / p.block_size];
+    return j < hi && ok != 0 ? (block * p.block_size + jc % p.block_size) * row_len + kvh * hd : int64_t{-1};
+  };
+  if (tid < kTcKeys && lo < hi) key_base_buf[0][tid] = key_offset(lo + tid);
+  int buf = 0;
+  for (int64_t j0 = lo; j0 < hi; j0 += kTcKeys, buf ^= 1) {
+    __syncthreads();  // the previous tile is consumed; this tile's offsets are written
+    const int64_t* key_base = key_base_buf[buf];
+    const bool has_next = j0 + kTcKeys < hi;
+    int64_t next = -1;
+    if (tid < kTcKeys && has_next) next = key_offset(j0 + kTcKeys + tid);
     constexpr int kN = kTcKeys * (kHd / 4) / (kTcWarps * 32);  // float4 per thread per tile
     static_assert(kN * kTcWarps * 32 == kTcKeys * (kHd / 4), "whole tiles per pass");
     if constexpr (kN <= 8) {  // K and V loads in flight together (64 registers)
@@ -502,6 +510,7 @@ __global__ void __launch_bounds__(kTcWarps * 32)
       load_tile<kHd>(p.v_pool, key_base, hd, tid, r);
       store_tile<kHd, kN, kStride>(r, v_s, tid);
     }
+    if (tid < kTcKeys && has_next) key_base_buf[buf ^ 1][tid] = next;  // read after the next loop-top barrier
     __syncthreads();
 
     // S = Q K^T: 16 rows x 64 keys per warp, 8 n-tiles of 8 keys. B = K^T: b0 = K[key g][dims 2tig..].
