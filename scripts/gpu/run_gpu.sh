@@ -13,6 +13,7 @@
 #                                  "tests bench profile peers compiled suite serve"; also "cpu":
 #                                  the CPU backend's tests on the GPU host's CPU, staged with
 #                                  KPT_STAGE_CPU=1, which leaves out the CLI).
+#                                  "cpubench": the CPU backend fp32 vs bf16 on this host's CPU.
 #                                  KPT_BENCH_SPECS="model mode batch seq;..." narrows phase bench,
 #                                  KPT_TEST_FILTER a gtest filter for phase tests.
 #
@@ -135,6 +136,18 @@ PY
         || echo "profile failed: $spec"
     done
   fi
+  # The CPU backend on this host's CPU (AMX / AVX512_BF16 where it has them): conservative (fp32)
+  # vs balanced with bf16 GEMMs (KPT_CPU_BF16=1) vs PyTorch eager fp32, interleaved, BERT-base.
+  # Needs the CLI (default staging). Not in the default phases.
+  if has cpubench && [ -x "$BIN/kernelpytorch" ]; then
+    echo "=== (g) CPU backend, this host's CPU: fp32 vs bf16 ==="
+    for b in 1 8; do
+      KPT_CPU_BF16=1 timeout 200 "$BIN/kernelpytorch" benchmark "$MODELS/bert-base" --device cpu \
+        --level conservative,balanced --threads "$(nproc)" -b "$b" -s 128 -r 10 --no-history --no-progress \
+        --peers pytorch 2>&1 | tee -a "$OUT/cpu_bench.txt" | tail -12
+    done
+  fi
+
   if has peers; then
     timeout 240 python3 "$ROOT/scripts/gpu/bench_torch.py" peers "$MODELS" >> "$results" 2> "$OUT/peers.err" \
       || { echo "peers failed or timed out"; tail -5 "$OUT/peers.err"; }

@@ -283,6 +283,39 @@ TEST_P(CudaGraphs, FusedShapeGraphsEqualUnfusedEager) {
   }
 }
 
+// Outputs of 1 MiB and more come back in pinned host memory that is reused once released: a
+// result the caller still holds must never be overwritten by a later call, and a reused block
+// must give the same values as a fresh one.
+TEST(CudaRuntime, LargeOutputsStayValidAcrossCalls) {
+  KPT_REQUIRE_GPU();
+  auto s = open_session(fixtures_dir() / "llama_gqa3_headdim", "cuda:0", Level::kBalanced);
+  auto batch_of = [](int64_t seed) {
+    ForwardInputs in;
+    for (int64_t b = 0; b < 16; ++b) {
+      std::vector<int64_t> row;
+      for (int64_t t = 0; t < 100; ++t) row.push_back((seed * 131 + b * 17 + t * 7) % 251);
+      in.input_ids.push_back(row);
+    }
+    return in;
+  };
+  Tensor a = s->forward(batch_of(1));
+  ASSERT_GE(a.size_bytes(), size_t{1} << 20) << "the output must be large enough for the pinned path";
+  const std::vector<float> a_values = a.to_f32_vector();
+  Tensor b = s->forward(batch_of(2));
+  EXPECT_EQ(a.to_f32_vector(), a_values) << "a later call overwrote an output still held";
+  EXPECT_NE(b.to_f32_vector(), a_values);
+  EXPECT_NE(a.raw(), b.raw());
+  a = Tensor();
+  b = Tensor();
+  for (int i = 0; i < 10; ++i) {  // blocks released and reused (the pool keeps at most 8)
+    Tensor again = s->forward(batch_of(1));
+    EXPECT_EQ(again.to_f32_vector(), a_values) << "call " << i;
+  }
+  std::vector<Tensor> held;  // more held outputs than pooled blocks: the rest copy to pageable memory
+  for (int i = 0; i < 10; ++i) held.push_back(s->forward(batch_of(1)));
+  for (const Tensor& t : held) EXPECT_EQ(t.to_f32_vector(), a_values);
+}
+
 // Runs everywhere: without a GPU the CUDA build must say so clearly; with one, a bad ordinal.
 TEST(CudaRuntime, UnavailableDeviceErrorsClearly) {
   const auto dir = fixtures_dir() / "gpt2_inner";

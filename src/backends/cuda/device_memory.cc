@@ -67,4 +67,31 @@ void CachingAllocator::release(void* ptr) {
   in_use_.erase(it);
 }
 
+std::shared_ptr<void> PinnedHostPool::acquire(size_t size_bytes) {
+  for (Block& b : blocks_) {
+    if (b.size_bytes >= size_bytes && b.data.use_count() == 1) return b.data;
+  }
+  if (blocks_.size() >= kMaxBlocks) {
+    // Replace the smallest free block, if any, by a larger one; else give up (pageable copy).
+    Block* smallest = nullptr;
+    for (Block& b : blocks_) {
+      if (b.data.use_count() == 1 && (smallest == nullptr || b.size_bytes < smallest->size_bytes)) smallest = &b;
+    }
+    if (smallest == nullptr) return nullptr;
+    smallest->data.reset();
+    smallest->size_bytes = 0;
+  }
+  void* p = nullptr;
+  KPT_CUDA_CHECK(cudaHostAlloc(&p, size_bytes, cudaHostAllocDefault));
+  std::shared_ptr<void> data(p, [](void* q) { (void)cudaFreeHost(q); });
+  for (Block& b : blocks_) {
+    if (b.data == nullptr) {
+      b = {data, size_bytes};
+      return data;
+    }
+  }
+  blocks_.push_back({data, size_bytes});
+  return data;
+}
+
 }  // namespace kpt::cuda

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <vector>
 
 namespace kpt::cuda {
 
@@ -52,6 +53,28 @@ class CachingAllocator {
   std::map<void*, size_t> in_use_;     // block -> rounded size
   int64_t n_device_allocations_ = 0;
   size_t cached_bytes_ = 0;
+};
+
+// Page-locked host memory for large outputs copied back from the device: a pinned copy runs at
+// the link's rate (pageable copies are staged through a driver buffer) and needs no zero-filled
+// host tensor first. A block is handed out again once every tensor that borrowed it is gone
+// (its use count is back to the pool's own reference); at most kMaxBlocks are kept.
+class PinnedHostPool {
+ public:
+  PinnedHostPool() = default;
+  PinnedHostPool(const PinnedHostPool&) = delete;
+  PinnedHostPool& operator=(const PinnedHostPool&) = delete;
+  // A block of at least size_bytes and its keep-alive handle; null when kMaxBlocks are all in use
+  // (the caller then copies to pageable memory).
+  std::shared_ptr<void> acquire(size_t size_bytes);
+
+ private:
+  static constexpr size_t kMaxBlocks = 8;
+  struct Block {
+    std::shared_ptr<void> data;
+    size_t size_bytes = 0;
+  };
+  std::vector<Block> blocks_;
 };
 
 // A scratch allocation released to its allocator when it goes out of scope.
