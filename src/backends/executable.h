@@ -23,8 +23,22 @@ class Executable {
   // first output, as i64 [rows] (rows = all leading dimensions). The default runs run() and scans
   // on the host; a device backend takes the argmax where the logits are and copies back only ids.
   virtual Tensor run_argmax(const std::map<std::string, Tensor>& inputs, const KvStep& kv);
+  // Sampling (do_sample, no repetition penalty): each row's next token drawn with its uniform
+  // draw p.r[row], as runtime::choose_sampled; i64 [rows]. The default runs run() and samples on
+  // the host; a device backend samples where the logits are where it can (CUDA: top_k in 1..1024
+  // or a vocabulary of at most 1,024) and copies back only ids.
+  struct SampleParams {
+    double temperature = 1.0;
+    int64_t top_k = 0;  // 0: off
+    double top_p = 1.0;
+    std::vector<double> r;  // per row of the first output, in [0, 1)
+  };
+  virtual Tensor run_sample(const std::map<std::string, Tensor>& inputs, const KvStep& kv, const SampleParams& p);
   virtual std::string device() const = 0;
 };
+
+// Executable::run_sample's host computation over logits [..., V] (also the CUDA fallback).
+Tensor sample_on_host(const Tensor& logits, const Executable::SampleParams& p);
 
 struct CompileOptions {
   std::string device = "cpu";  // "cpu", "cuda:0", ...

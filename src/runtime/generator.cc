@@ -67,8 +67,27 @@ GenerateResult generate(Session& session, const std::vector<std::vector<int64_t>
   // are (on a GPU, one id per row crosses to the host instead of the whole vocabulary).
   const bool greedy = !options.do_sample && options.repetition_penalty == 1.0;
   const int64_t vocab = info.vocab_size;
+  // Sampling without a repetition penalty needs only each row's uniform draw: the backend samples
+  // where the logits are (the draws come from the same seeded stream, in the same order, as the
+  // host path's; runtime::choose_sampled is the arithmetic on both sides).
+  const bool sampled = options.do_sample && options.repetition_penalty == 1.0;
   auto next_tokens = [&](const Rows& step_ids, const Rows& step_mask) {
     if (greedy) return session.step_argmax(seqs, step_ids, step_mask);
+    if (sampled) {
+      Executable::SampleParams p;
+      p.temperature = options.temperature;
+      p.top_k = options.top_k;
+      p.top_p = options.top_p;
+      p.r.assign(batch, 0.0);
+      for (size_t b = 0; b < batch; ++b) {
+        if (!done[b]) p.r[b] = sampler.uniform();
+      }
+      std::vector<int64_t> toks = session.step_sample(seqs, step_ids, step_mask, p);
+      for (size_t b = 0; b < batch; ++b) {
+        if (done[b]) toks[b] = pad;
+      }
+      return toks;
+    }
     Tensor logits = session.step_last_logits(seqs, step_ids, step_mask);  // [B, 1, V]
     std::vector<int64_t> toks(batch, pad);
     for (size_t b = 0; b < batch; ++b) {

@@ -72,7 +72,10 @@ double Sampler::uniform() {
 int64_t Sampler::next(std::span<float> logits, std::span<const int64_t> history, const GenerateOptions& o) {
   apply_repetition_penalty(logits, history, o.repetition_penalty);
   if (!o.do_sample) return argmax(logits);
+  return choose_sampled(logits, o, uniform());
+}
 
+int64_t choose_sampled(std::span<const float> logits, const GenerateOptions& o, double r_unit) {
   const size_t n = logits.size();
   std::vector<int32_t> order(n);
   std::iota(order.begin(), order.end(), 0);
@@ -105,7 +108,7 @@ int64_t Sampler::next(std::span<float> logits, std::span<const int64_t> history,
     keep = cut;
     total = std::accumulate(probs.begin(), probs.begin() + static_cast<long>(keep), 0.0);
   }
-  double r = uniform() * total;
+  double r = r_unit * total;
   for (size_t i = 0; i < keep; ++i) {
     r -= probs[i];
     if (r < 0) return order[i];

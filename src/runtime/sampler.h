@@ -17,6 +17,12 @@ void validate_sampling(const GenerateOptions& options);
 void apply_repetition_penalty(std::span<float> logits, std::span<const int64_t> history, double penalty);
 int64_t argmax(std::span<const float> logits);
 
+// The sampling choice of Sampler::next (after the repetition penalty, do_sample on) for one
+// uniform draw r in [0, 1): temperature, top-k, top-p in transformers' order, probabilities in
+// double over the kept logits sorted descending (ties: lower id first), then the first token whose
+// running sum passes r * total. The twin of the CUDA backend's on-device sampler.
+int64_t choose_sampled(std::span<const float> logits, const GenerateOptions& options, double r);
+
 class Sampler {
  public:
   explicit Sampler(uint64_t seed);

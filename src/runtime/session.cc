@@ -134,8 +134,17 @@ void Session::check_ids(const Rows& ids) const {
   }
 }
 
+std::vector<int64_t> Session::step_sample(const std::vector<int64_t>& seq_ids, const Rows& ids, const Rows& mask,
+                                          const Executable::SampleParams& p) {
+  KPT_CHECK(model_.info.causal_lm, "step_sample on an encoder");
+  check_ids(ids);
+  Rows types(ids.size(), std::vector<int64_t>(ids[0].size(), 0));
+  const Tensor next = run(seq_ids, ids, mask, types, false, false, &p);
+  return std::vector<int64_t>(next.data<int64_t>(), next.data<int64_t>() + next.numel());
+}
+
 Tensor Session::run(const std::vector<int64_t>& seq_ids, const Rows& ids, const Rows& mask, const Rows& types,
-                    bool all_rows, bool argmax) {
+                    bool all_rows, bool argmax, const Executable::SampleParams* sample) {
   const int64_t batch = static_cast<int64_t>(ids.size()), seq = static_cast<int64_t>(ids[0].size());
   std::vector<int64_t> flat_ids, flat_pos, flat_types;
   for (int64_t b = 0; b < batch; ++b) {
@@ -177,6 +186,7 @@ Tensor Session::run(const std::vector<int64_t>& seq_ids, const Rows& ids, const 
   }
   try {
     const KvStep step = cache_.step(seq_ids, seq);
+    if (sample != nullptr) return exec_->run_sample(inputs, step, *sample);
     return argmax ? exec_->run_argmax(inputs, step) : exec_->run(inputs, step).at(0);
   } catch (...) {
     for (int64_t id : seq_ids) cache_.rollback(id, seq);

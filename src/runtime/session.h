@@ -35,10 +35,14 @@ class Session {
   // As step_last_logits, but returns each row's greedy next token (argmax of its last logits,
   // first maximum) without bringing the logits to the host where the backend can avoid it.
   std::vector<int64_t> step_argmax(const std::vector<int64_t>& seq_ids, const Rows& ids, const Rows& mask);
+  // As step_last_logits, but returns each row's sampled next token (Executable::run_sample: on the
+  // device where the backend can, else from the host logits), one uniform draw per row in p.r.
+  std::vector<int64_t> step_sample(const std::vector<int64_t>& seq_ids, const Rows& ids, const Rows& mask,
+                                   const Executable::SampleParams& p);
 
  private:
   Tensor run(const std::vector<int64_t>& seq_ids, const Rows& ids, const Rows& mask, const Rows& types,
-             bool all_rows, bool argmax = false);
+             bool all_rows, bool argmax = false, const Executable::SampleParams* sample = nullptr);
   void check_ids(const Rows& ids) const;
 
   models::BuiltModel model_;

@@ -192,6 +192,60 @@ TEST(CudaKernels, ArgmaxRowsMatchesHostArgmax) {
   }
 }
 
+// Device sampling against its host twin, runtime::choose_sampled, with the same uniform draws:
+// ties between logits (lower id first), -inf entries, +0 and -0, top-k alone, with top-p, k = the
+// whole small vocabulary, k = 1 and 1,024, temperatures below and above 1, draws at 0 and near 1.
+TEST(CudaKernels, SampleRowsMatchesHostSampler) {
+  KPT_REQUIRE_GPU();
+  struct Case {
+    int64_t n, top_k;
+    double temperature, top_p;
+    int ties;  // 0: continuous logits; > 0: rounded to 1/ties steps (many equal logits)
+  };
+  const std::vector<Case> cases = {{1, 0, 1.0, 1.0, 0},      {7, 0, 0.7, 1.0, 0},       {300, 0, 1.3, 0.9, 2},
+                                   {1000, 200, 0.8, 0.7, 2}, {32000, 50, 1.0, 0.9, 0},  {32000, 1, 1.0, 1.0, 0},
+                                   {32000, 1024, 1.7, 1.0, 4}, {50257, 40, 0.3, 0.95, 0}, {1024, 0, 1.0, 0.5, 1},
+                                   {5000, 64, 1.0, 1e-9, 0}};
+  uint32_t seed = 900;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(testing::Message() << "n=" << c.n << " top_k=" << c.top_k << " T=" << c.temperature << " top_p="
+                                    << c.top_p << " ties=" << c.ties);
+    const int64_t rows = 8;
+    auto x = random_floats(static_cast<size_t>(rows * c.n), seed++, 3.0f);
+    if (c.ties > 0) {
+      for (auto& v : x) v = std::round(v * static_cast<float>(c.ties)) / static_cast<float>(c.ties);
+    }
+    for (int64_t i = 0; i < c.n; i += 3) x[static_cast<size_t>(2 * c.n + i)] = -INFINITY;  // row 2: a third masked
+    if (c.n >= 4) {
+      x[static_cast<size_t>(3 * c.n + 1)] = 0.0f;  // row 3: +0 and -0 tie as equal logits
+      x[static_cast<size_t>(3 * c.n + 2)] = -0.0f;
+    }
+    GenerateOptions o;
+    o.do_sample = true;
+    o.temperature = c.temperature;
+    o.top_k = c.top_k;
+    o.top_p = c.top_p;
+    const int64_t k = std::min(c.top_k > 0 ? c.top_k : c.n, c.n);
+    auto dx = to_device(x);
+    cuda::DeviceBuffer ids(static_cast<size_t>(rows) * sizeof(int64_t));
+    for (int trial = 0; trial < 4; ++trial) {
+      std::vector<double> r(static_cast<size_t>(rows));
+      std::mt19937_64 gen(seed * 31 + static_cast<uint32_t>(trial));
+      for (auto& v : r) v = std::uniform_real_distribution<double>(0.0, 1.0)(gen);
+      r[0] = 0.0;
+      r[1] = 0.9999999999;
+      auto dr = to_device(r);
+      cuda::sample_rows(dx.as<float>(), rows, c.n, c.temperature, k, c.top_p, dr.as<double>(), ids.as<int64_t>(), nullptr);
+      const auto got = to_host<int64_t>(ids, static_cast<size_t>(rows));
+      for (int64_t row = 0; row < rows; ++row) {
+        const int64_t want = runtime::choose_sampled(
+            std::span<const float>(x.data() + row * c.n, static_cast<size_t>(c.n)), o, r[static_cast<size_t>(row)]);
+        EXPECT_EQ(got[static_cast<size_t>(row)], want) << "row " << row << " trial " << trial;
+      }
+    }
+  }
+}
+
 // Paged attention on shuffled block tables, against the CPU reference (which softmaxes in double).
 struct AttnCase {
   int64_t batch, seq, past, n_heads, n_kv, hd, block_size;

@@ -100,6 +100,38 @@ TEST_P(CudaModels, GreedyMatchesTransformersGenerate) {
   EXPECT_EQ(r.new_ids[0], g.at("new_ids").get<std::vector<int64_t>>());
 }
 
+// Seeded sampling on the GPU (top-k, top-p, temperature: sampled on the device) gives the tokens
+// the CPU gives at fp32 with the same seed: the same draws in the same order, the same arithmetic
+// (runtime::choose_sampled is the device sampler's twin) on logits 1e-6 apart. Also a top_k the
+// device does not take (0: the whole vocabulary is sorted on the host after the logits copy).
+TEST_P(CudaModels, SampledGenerationMatchesCpu) {
+  KPT_REQUIRE_GPU();
+  const auto dir = fixtures_dir() / GetParam();
+  if (!std::filesystem::exists(dir / "generate.json")) GTEST_SKIP() << "encoder: no generation";
+  auto g = read_json(dir / "generate.json");
+  const auto prompt = g.at("prompt_ids").get<std::vector<int64_t>>();
+  std::vector<int64_t> prompt2(prompt.begin(), prompt.begin() + static_cast<long>(prompt.size() / 2 + 1));
+  for (int64_t top_k : {20, 0}) {
+    SCOPED_TRACE(top_k);
+    GenerateOptions opts;
+    opts.max_new_tokens = 16;
+    opts.eos_token_ids = std::vector<int64_t>{};
+    opts.do_sample = true;
+    opts.temperature = 0.8;
+    opts.top_k = top_k;
+    opts.top_p = 0.9;
+    opts.seed = 7;
+    GenerateResult results[2];
+    for (int on_gpu = 0; on_gpu < 2; ++on_gpu) {
+      EngineOptions eo;
+      eo.device = on_gpu != 0 ? "cuda" : "cpu";
+      auto engine = Engine::load(dir.string(), eo);
+      results[on_gpu] = engine->generate({prompt, prompt2}, opts);
+    }
+    EXPECT_EQ(results[1].new_ids, results[0].new_ids);
+  }
+}
+
 TEST_P(CudaModels, KvDecodeEqualsRecompute) {
   KPT_REQUIRE_GPU();
   auto s = open_session(fixtures_dir() / GetParam(), "cuda:0");

@@ -99,6 +99,7 @@ class CudaExecutable final : public Executable {
 
   std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) override;
   Tensor run_argmax(const std::map<std::string, Tensor>& inputs, const KvStep& kv) override;
+  Tensor run_sample(const std::map<std::string, Tensor>& inputs, const KvStep& kv, const SampleParams& p) override;
   std::string device() const override { return fmt::format("cuda:{}", ordinal_); }
   int64_t n_device_allocations() const {
     int64_t n = alloc_.n_device_allocations();
@@ -160,7 +161,9 @@ class CudaExecutable final : public Executable {
   // Host copies of the graph outputs; with argmax_, only the argmax ids of the first output.
   std::vector<Tensor> download(const std::vector<DevValue>& vals);
   bool argmax_ = false;
+  const SampleParams* sample_ = nullptr;  // run_sample: sample on the device where k allows
   DeviceBuffer argmax_ids_;  // [rows] i64, grown when a larger batch first asks
+  DeviceBuffer sample_r_;    // [rows] f64: the rows' uniform draws
   std::vector<Tensor> run_graph(const std::map<std::string, Tensor>& inputs, const KvStep& kv, int64_t batch,
                                 int64_t seq);
   void run_node(size_t index, std::vector<DevValue>& vals, const AttentionMeta& meta, float* out);
@@ -548,13 +551,28 @@ uint16_t* CudaExecutable::ensure_bf16(size_t ni, std::vector<DevValue>& vals) {
 
 std::vector<Tensor> CudaExecutable::download(const std::vector<DevValue>& vals) {
   std::vector<Tensor> outs;
-  if (argmax_) {
-    const DevValue& dv = vals[static_cast<size_t>(graph_.outputs().at(0))];
-    const int64_t n = dv.shape.empty() ? 0 : dv.shape.back();
+  const DevValue& first = vals[static_cast<size_t>(graph_.outputs().at(0))];
+  const int64_t n_last = first.shape.empty() ? 0 : first.shape.back();
+  // k of the host sampler: top_k where set and below the vocabulary, else the whole vocabulary.
+  const int64_t sample_k =
+      sample_ == nullptr ? 0 : std::min(sample_->top_k > 0 ? sample_->top_k : n_last, n_last);
+  if (argmax_ || (sample_ != nullptr && sample_k >= 1 && sample_k <= kMaxSampleTopK)) {
+    const DevValue& dv = first;
+    const int64_t n = n_last;
     const int64_t rows = n > 0 ? shape_numel(dv.shape) / n : 0;
     const size_t bytes = static_cast<size_t>(rows) * sizeof(int64_t);
     if (argmax_ids_.size_bytes() < bytes) argmax_ids_ = DeviceBuffer(bytes);  // new largest batch only
-    argmax_rows(static_cast<const float*>(dv.data), rows, n, argmax_ids_.as<int64_t>(), stream_);
+    if (sample_ != nullptr) {
+      KPT_CHECK(static_cast<int64_t>(sample_->r.size()) == rows, "run_sample: one uniform draw per row");
+      const size_t r_bytes = static_cast<size_t>(rows) * sizeof(double);
+      if (sample_r_.size_bytes() < r_bytes) sample_r_ = DeviceBuffer(r_bytes);
+      // Pageable source: staged by the time the call returns.
+      KPT_CUDA_CHECK(cudaMemcpyAsync(sample_r_.data(), sample_->r.data(), r_bytes, cudaMemcpyHostToDevice, stream_));
+      sample_rows(static_cast<const float*>(dv.data), rows, n, sample_->temperature, sample_k, sample_->top_p,
+                  sample_r_.as<double>(), argmax_ids_.as<int64_t>(), stream_);
+    } else {
+      argmax_rows(static_cast<const float*>(dv.data), rows, n, argmax_ids_.as<int64_t>(), stream_);
+    }
     Tensor ids = Tensor::empty(DType::kI64, {rows});
     KPT_CUDA_CHECK(cudaMemcpyAsync(ids.raw(), argmax_ids_.data(), bytes, cudaMemcpyDeviceToHost, stream_));
     KPT_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -587,6 +605,18 @@ Tensor CudaExecutable::run_argmax(const std::map<std::string, Tensor>& inputs, c
     ~Flag() { f = false; }
   } flag(argmax_);
   return run(inputs, kv).at(0);
+}
+
+Tensor CudaExecutable::run_sample(const std::map<std::string, Tensor>& inputs, const KvStep& kv,
+                                  const SampleParams& p) {
+  struct Scope {
+    const SampleParams*& s;
+    Scope(const SampleParams*& x, const SampleParams& v) : s(x) { s = &v; }
+    ~Scope() { s = nullptr; }
+  } scope(sample_, p);
+  Tensor out = run(inputs, kv).at(0);
+  // ids when sampled on the device; the logits when k was too large for it (then on the host).
+  return out.dtype() == DType::kI64 ? out : sample_on_host(out, p);
 }
 
 std::vector<Tensor> CudaExecutable::run(const std::map<std::string, Tensor>& inputs, const KvStep& kv) {

@@ -52,6 +52,15 @@ void gather_rows(const float* x, const int64_t* rows, int64_t batch, int64_t seq
 // wins; a row of only NaN gives 0). Twin: runtime::argmax.
 void argmax_rows(const float* x, int64_t rows, int64_t n, int64_t* out, cudaStream_t stream);
 
+// Sampling of one token per row of x [rows, n] with the host sampler's semantics and arithmetic
+// (runtime::choose_sampled, its twin): the k largest logits (ties: lower id first) found by a radix
+// select over (logit, id) keys and sorted, their probabilities exp((l - max) / temperature) in
+// double, the top-p cut and the walk to r[row] * total in the host's sequential order. k =
+// min(top_k or n, n) <= kMaxSampleTopK; r [rows] on the device.
+constexpr int64_t kMaxSampleTopK = 1024;
+void sample_rows(const float* x, int64_t rows, int64_t n, double temperature, int64_t k, double top_p, const double* r,
+                 int64_t* out, cudaStream_t stream);
+
 // Keeps the stream busy for `ns` nanoseconds (profiling: launches queue up behind it).
 void gpu_spin(int64_t ns, cudaStream_t stream);
 
