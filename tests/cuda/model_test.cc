@@ -102,8 +102,9 @@ TEST_P(CudaModels, GreedyMatchesTransformersGenerate) {
 
 // Seeded sampling on the GPU (top-k, top-p, temperature: sampled on the device) gives the tokens
 // the CPU gives at fp32 with the same seed: the same draws in the same order, the same arithmetic
-// (runtime::choose_sampled is the device sampler's twin) on logits 1e-6 apart. Also a top_k the
-// device does not take (0: the whole vocabulary is sorted on the host after the logits copy).
+// (runtime::choose_sampled is the device sampler's twin) on logits 1e-6 apart. top_k 20 and 0 (the
+// fixtures' vocabularies are below 1,024, so k = the whole vocabulary is sampled on the device
+// too; a larger vocabulary with top_k 0 copies the logits and samples on the host).
 TEST_P(CudaModels, SampledGenerationMatchesCpu) {
   KPT_REQUIRE_GPU();
   const auto dir = fixtures_dir() / GetParam();
