@@ -116,9 +116,9 @@ class CudaExecutable final : public Executable {
     ScratchBuffer owned;
     const void* data = nullptr;
     Shape shape;
-    // The bf16 copy written by its producer for the cuBLASLt GEMMs reading it (see ensure_bf16).
+    // The bf16 copy written by its producer for the cuBLASLt GEMMs reading it (see ensure_bf16);
+    // empty where none was written.
     ScratchBuffer owned16;
-    const uint16_t* bf16 = nullptr;
   };
   struct AttentionMeta {
     ScratchBuffer block_tables, past_len, key_valid;
@@ -168,6 +168,15 @@ class CudaExecutable final : public Executable {
                                 int64_t seq);
   void run_node(size_t index, std::vector<DevValue>& vals, const AttentionMeta& meta, float* out);
   float* ensure_output(size_t node, std::vector<DevValue>& vals);
+  // The weight, bias and width of linear node `node` as a GEMV output (out and act left unset).
+  GemvOut gemv_weight(size_t node, const std::vector<DevValue>& vals) const {
+    const auto& m = graph_.nodes()[node];
+    GemvOut g;
+    g.w = w_bf16_.at(m.inputs[1]).as<uint16_t>();
+    g.bias = m.inputs.size() > 2 ? static_cast<const float*>(vals[static_cast<size_t>(m.inputs[2])].data) : nullptr;
+    g.n = graph_.value(m.inputs[1]).constant.shape()[0];
+    return g;
+  }
   // The arguments of attention node `node` over this run's metadata.
   PagedAttention attention_args(size_t node, const AttentionMeta& meta) const;
   // The bf16 copy of node's output, allocated on request when the output is read as the A operand
@@ -485,7 +494,6 @@ void CudaExecutable::execute(std::vector<DevValue>& vals, const AttentionMeta& m
           graph_.value(v).producer >= 0) {
         vals[static_cast<size_t>(v)].owned.reset();  // back to the cache; stream order keeps reuse safe
         vals[static_cast<size_t>(v)].owned16.reset();
-        vals[static_cast<size_t>(v)].bf16 = nullptr;
       }
     }
   }
@@ -502,7 +510,6 @@ float* CudaExecutable::ensure_output(size_t ni, std::vector<DevValue>& vals) {
     out.data = out.owned.data();
     out.shape = std::move(shape);
     out.owned16.reset();
-    out.bf16 = nullptr;
     allocated_[ni] = 1;
   }
   return out.owned.as<float>();
@@ -542,10 +549,7 @@ uint16_t* CudaExecutable::ensure_bf16(size_t ni, std::vector<DevValue>& vals) {
   const int64_t numel = shape_numel(dv.shape);
   const int64_t last = dv.shape.empty() ? 1 : dv.shape.back();
   if (numel == 0 || numel / last <= kMaxGemvRows) return nullptr;  // the GEMV reads fp32 itself
-  if (dv.bf16 == nullptr) {
-    dv.owned16 = ScratchBuffer(*active_, static_cast<size_t>(numel) * sizeof(uint16_t));
-    dv.bf16 = dv.owned16.as<uint16_t>();
-  }
+  if (dv.owned16.data() == nullptr) dv.owned16 = ScratchBuffer(*active_, static_cast<size_t>(numel) * sizeof(uint16_t));
   return dv.owned16.as<uint16_t>();
 }
 
@@ -816,16 +820,8 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
         // Decode-shaped gated MLP: both GEMVs and act(gate) * up in one launch.
         const size_t peer = static_cast<size_t>(plan.gemv_peers.at(0));
         const size_t mul = static_cast<size_t>(plan.glu_mul);
-        auto gemv_of = [&](size_t node) {
-          const auto& m = nodes[node];
-          GemvOut g;
-          g.w = w_bf16_.at(m.inputs[1]).as<uint16_t>();
-          g.bias = m.inputs.size() > 2 ? static_cast<const float*>(vals[static_cast<size_t>(m.inputs[2])].data) : nullptr;
-          g.n = graph_.value(m.inputs[1]).constant.shape()[0];
-          return g;
-        };
-        const GemvOut gate = gemv_of(plan.glu_gate_is_peer ? peer : index);
-        const GemvOut up = gemv_of(plan.glu_gate_is_peer ? index : peer);
+        const GemvOut gate = gemv_weight(plan.glu_gate_is_peer ? peer : index, vals);
+        const GemvOut up = gemv_weight(plan.glu_gate_is_peer ? index : peer, vals);
         const auto& act = nodes[static_cast<size_t>(plan_[mul].act)];
         gemv_bf16_glu(f(0), rows, n_in, gate, up, unary_of(act.op), ensure_output(mul, vals), stream_);
         done_[peer] = 1;
@@ -838,11 +834,8 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
         std::array<GemvOut, kMaxGemvOuts> outs{};
         std::string what = "gemv";
         for (size_t i = 0; i < members.size(); ++i) {
-          const auto& m = nodes[members[i]];
           GemvOut& g = outs[i];
-          g.w = w_bf16_.at(m.inputs[1]).as<uint16_t>();
-          g.bias = m.inputs.size() > 2 ? static_cast<const float*>(vals[static_cast<size_t>(m.inputs[2])].data) : nullptr;
-          g.n = graph_.value(m.inputs[1]).constant.shape()[0];
+          g = gemv_weight(members[i], vals);
           what += fmt::format(" n={}", g.n);
           const int act = plan_[members[i]].gemv_act;
           if (act >= 0) {
@@ -860,7 +853,7 @@ void CudaExecutable::run_node(size_t index, std::vector<DevValue>& vals, const A
       } else if (w16 != w_bf16_.end()) {
         // The A operand in bf16: the copy its producer wrote, else a cast here.
         ScratchBuffer cast;
-        const void* xb = val(0).bf16;
+        const void* xb = val(0).owned16.data();
         if (xb == nullptr) {
           ++launches_;  // the cast
           cast = ScratchBuffer(*active_, static_cast<size_t>(rows * n_in) * sizeof(uint16_t));  // [rows, n_in] bf16

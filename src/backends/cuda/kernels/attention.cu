@@ -15,6 +15,7 @@
 #include "backends/cuda/check.h"
 #include "backends/cuda/kernels/kernels.h"
 #include "backends/cuda/kernels/paged_slot.cuh"
+#include "backends/cuda/kernels/vec4_store.cuh"
 
 namespace kpt::cuda {
 
@@ -65,20 +66,12 @@ __device__ __forceinline__ void attend_chunks(const PagedAttention& p, const flo
                                               float (&acc)[kPerLane], float& m, float& l) {
   const int lane = threadIdx.x % 32;
   const int64_t hd = p.head_dim;
-  const int64_t row_len = p.n_kv_heads * hd;
-  const uint8_t* valid = p.key_valid + b * p.key_valid_stride;
   const bool vec4 = hd % 4 == 0;  // then every K row offset is a multiple of 4 floats
   for (int64_t j0 = first_key + 32 * int64_t{split}; j0 < n_keys; j0 += 32 * int64_t{n_splits}) {
     const int64_t j = j0 + lane;
     float s = -INFINITY;
-    int64_t base = 0;
-    // The mask byte and the block-table entry as two independent loads (one latency, not two:
-    // an in-range index keeps both in bounds).
-    const int64_t jc = j < n_keys ? j : first_key;
-    const uint8_t ok = valid[jc];
-    const int64_t block = p.block_tables[b * p.max_blocks + jc / p.block_size];
-    if (j < n_keys && ok != 0) {
-      base = (block * p.block_size + jc % p.block_size) * row_len + kvh * hd;
+    int64_t base = key_offset(p, b, j, n_keys, first_key, kvh);
+    if (base >= 0) {
       const float* kr = p.k_pool + base;
       float dot = 0.0f;
       if (vec4) {
@@ -433,7 +426,7 @@ __global__ void __launch_bounds__(kTcWarps * 32)
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int g = lane / 4, tig = lane % 4;  // fragment row group and thread-in-group
   const int64_t b = blockIdx.y / p.n_heads, h = blockIdx.y % p.n_heads;
-  const int64_t hd = p.head_dim, row_len = p.n_kv_heads * hd;
+  const int64_t hd = p.head_dim;
   const int64_t kvh = h / (p.n_heads / p.n_kv_heads);
   const int64_t past = p.past_len[b];
   const int64_t t0 = int64_t{blockIdx.x} * kTcRows;
@@ -452,7 +445,6 @@ __global__ void __launch_bounds__(kTcWarps * 32)
   const int64_t t_last = t0 + kTcRows - 1 < p.seq - 1 ? t0 + kTcRows - 1 : p.seq - 1;
   const int64_t lo = p.window > 0 && past + t0 - p.window + 1 > 0 ? past + t0 - p.window + 1 : 0;
   const int64_t hi = p.causal ? past + t_last + 1 : past + p.seq;
-  const uint8_t* valid = p.key_valid + b * p.key_valid_stride;
 
   // Q as A fragments: a[0] (row g, dims 2tig..), a[1] (row g+8), a[2] (row g, dims +8), a[3].
   const float qscale = p.scale * 1.4426950408889634f;
@@ -479,22 +471,14 @@ __global__ void __launch_bounds__(kTcWarps * 32)
   for (int nt = 0; nt < kHd / 8; ++nt) o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
   float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.0f, 0.0f};  // l: this thread's columns only
 
-  // The mask byte and the block-table entry of key j: two independent loads (an index inside the
-  // visible range keeps them in bounds), then the slot_row arithmetic.
-  auto key_offset = [&](int64_t j) {
-    const int64_t jc = j < hi ? j : lo;
-    const uint8_t ok = valid[jc];
-    const int64_t block = p.block_tables[b * p.max_blocks + jc / p.block_size];
-    return j < hi && ok != 0 ? (block * p.block_size + jc % p.block_size) * row_len + kvh * hd : int64_t{-1};
-  };
-  if (tid < kTcKeys && lo < hi) key_base_buf[0][tid] = key_offset(lo + tid);
+  if (tid < kTcKeys && lo < hi) key_base_buf[0][tid] = key_offset(p, b, lo + tid, hi, lo, kvh);
   int buf = 0;
   for (int64_t j0 = lo; j0 < hi; j0 += kTcKeys, buf ^= 1) {
     __syncthreads();  // the previous tile is consumed; this tile's offsets are written
     const int64_t* key_base = key_base_buf[buf];
     const bool has_next = j0 + kTcKeys < hi;
     int64_t next = -1;
-    if (tid < kTcKeys && has_next) next = key_offset(j0 + kTcKeys + tid);
+    if (tid < kTcKeys && has_next) next = key_offset(p, b, j0 + kTcKeys + tid, hi, lo, kvh);
     constexpr int kN = kTcKeys * (kHd / 4) / (kTcWarps * 32);  // float4 per thread per tile
     static_assert(kN * kTcWarps * 32 == kTcKeys * (kHd / 4), "whole tiles per pass");
     if constexpr (kN <= 8) {  // K and V loads in flight together (64 registers)
@@ -609,8 +593,8 @@ __global__ void __launch_bounds__(kTcWarps * 32)
 void paged_kv_write(const PagedAttention& p, const float* k, const float* v, cudaStream_t stream) {
   if (p.batch * p.seq == 0) return;
   const int64_t row_len = p.n_kv_heads * p.head_dim;
-  auto a16 = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
-  const bool vec4 = row_len % 4 == 0 && a16(k) && a16(v) && a16(p.k_pool) && a16(p.v_pool);
+  const bool vec4 = row_len % 4 == 0 && aligned_to(k, 16) && aligned_to(v, 16) && aligned_to(p.k_pool, 16) &&
+                    aligned_to(p.v_pool, 16);
   kv_write_kernel<<<static_cast<unsigned>(p.batch * p.seq), 256, 0, stream>>>(p, k, v, vec4);
   KPT_CUDA_CHECK_LAUNCH();
 }

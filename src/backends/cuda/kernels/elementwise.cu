@@ -4,6 +4,7 @@
 
 #include "backends/cuda/check.h"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/vec4_store.cuh"
 
 namespace kpt::cuda {
 
@@ -33,17 +34,6 @@ __device__ __forceinline__ float apply(float x) {
 // act(x), or act(x) * y (kMul: the gated MLP, SwiGLU and friends, in one pass instead of two
 // launches), written as fp32 and/or bf16 (out16: the next GEMM's A operand, its cast kernel
 // gone). kVec: 16-byte loads (n4 = n / 4 float4, the pointers aligned), the n % 4 tail scalar.
-__device__ __forceinline__ void put4(float* out, __nv_bfloat16* out16, int64_t i4, float4 r) {
-  if (out != nullptr) reinterpret_cast<float4*>(out)[i4] = r;
-  if (out16 != nullptr) {
-    __nv_bfloat162 lo = __floats2bfloat162_rn(r.x, r.y), hi = __floats2bfloat162_rn(r.z, r.w);
-    uint2 packed;
-    packed.x = *reinterpret_cast<uint32_t*>(&lo);
-    packed.y = *reinterpret_cast<uint32_t*>(&hi);
-    reinterpret_cast<uint2*>(out16)[i4] = packed;
-  }
-}
-
 template <Unary kOp, bool kMul, bool kVec>
 __global__ void act_kernel(const float* __restrict__ x, const float* __restrict__ y, int64_t n,
                            float* __restrict__ out, __nv_bfloat16* __restrict__ out16) {
@@ -59,7 +49,7 @@ __global__ void act_kernel(const float* __restrict__ x, const float* __restrict_
         const float4 yv = reinterpret_cast<const float4*>(y)[i4];
         r = make_float4(r.x * yv.x, r.y * yv.y, r.z * yv.z, r.w * yv.w);
       }
-      put4(out, out16, i4, r);
+      store4(out, out16, i4, r);
     }
     scalar_from = n4 * 4;
   }
@@ -71,12 +61,10 @@ __global__ void act_kernel(const float* __restrict__ x, const float* __restrict_
   }
 }
 
-bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
-
 template <Unary kOp, bool kMul>
 void launch_act(const float* x, const float* y, int64_t n, float* out, uint16_t* out16, cudaStream_t stream) {
   auto* o16 = reinterpret_cast<__nv_bfloat16*>(out16);
-  const bool vec = aligned(x, 16) && aligned(y, 16) && aligned(out, 16) && aligned(out16, 8);
+  const bool vec = aligned_to(x, 16) && aligned_to(y, 16) && aligned_to(out, 16) && aligned_to(out16, 8);
   if (vec) {
     act_kernel<kOp, kMul, true><<<grid_for((n + 3) / 4), kThreads, 0, stream>>>(x, y, n, out, o16);
   } else {

@@ -14,6 +14,7 @@
 
 #include "backends/cuda/check.h"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/kernels/vec4_store.cuh"
 
 namespace kpt::cuda {
 
@@ -227,18 +228,9 @@ __global__ void __launch_bounds__(kNormWarps * 32)
     } else {
       y = make_float4(g.x * (v[c].x * inv), g.y * (v[c].y * inv), g.z * (v[c].z * inv), g.w * (v[c].w * inv));
     }
-    if (out != nullptr) reinterpret_cast<float4*>(out + off)[i4] = y;
-    if (out16 != nullptr) {
-      __nv_bfloat162 lo = __floats2bfloat162_rn(y.x, y.y), hi = __floats2bfloat162_rn(y.z, y.w);
-      uint2 packed;
-      packed.x = *reinterpret_cast<uint32_t*>(&lo);
-      packed.y = *reinterpret_cast<uint32_t*>(&hi);
-      reinterpret_cast<uint2*>(out16 + off)[i4] = packed;
-    }
+    store4(out != nullptr ? out + off : nullptr, out16 != nullptr ? out16 + off : nullptr, i4, y);
   }
 }
-
-bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 // The warp kernel where the row fits and every pointer allows vector access; false: not launched.
 template <bool kLayer, bool kAdd>
@@ -247,9 +239,9 @@ bool launch_warp_norm(const float* a, const float* b, const float* gamma, const 
   if (dim % 4 != 0 || dim > kWarpMaxDim || rows < kWarpMinRows) return false;
   for (const void* p : {static_cast<const void*>(a), static_cast<const void*>(b), static_cast<const void*>(gamma),
                         static_cast<const void*>(beta), static_cast<const void*>(sum), static_cast<const void*>(out)}) {
-    if (!aligned(p, 16)) return false;
+    if (!aligned_to(p, 16)) return false;
   }
-  if (!aligned(out16, 8)) return false;
+  if (!aligned_to(out16, 8)) return false;
   auto* o16 = reinterpret_cast<__nv_bfloat16*>(out16);
   const unsigned grid = static_cast<unsigned>((rows + kNormWarps - 1) / kNormWarps);
   const int v = static_cast<int>((dim / 4 + 31) / 32);  // float4 per lane
